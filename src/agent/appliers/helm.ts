@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import type { DesiredState } from '../desired.js'
+import { ApplierUnavailableError } from '../errors.js'
+import { writeFileDurable } from '../fsutil.js'
+import { chartReference, isOci } from '../spec.js'
+import type { Applier, ApplyTarget } from './types.js'
+
+export interface HelmApplierOptions {
+  /** Binary name or path; resolved on PATH by the OS when it has no slash. */
+  helmBin: string
+  /** Passed to `helm --timeout` (Go duration). */
+  timeoutMs: number
+  /** Child environment; defaults to this process's environment. */
+  env?: NodeJS.ProcessEnv
+  /** Where the private values directory is created; defaults to the OS temp dir. */
+  tmpDir?: string
+}
+
+export class HelmError extends Error {
+  constructor (message: string, readonly exitCode: number | null) {
+    super(message)
+    this.name = 'HelmError'
+  }
+}
+
+/** How much of helm's stderr ends up in the failure reason (and so in logs). */
+const STDERR_TAIL = 500
+
+/** Runs `helm upgrade --install`; `--wait --atomic` makes helm roll back itself when the release does not become ready. */
+export class HelmApplier implements Applier {
+  readonly name = 'helm'
+
+  constructor (private readonly opts: HelmApplierOptions) {}
+
+  /** The argv after the binary; exported through the class so tests and docs can show it. */
+  buildArgs (desired: DesiredState, target: ApplyTarget, valuesFile: string): string[] {
+    const { chart } = desired
+    const args = ['upgrade', '--install', target.release, chartReference(chart)]
+    if (!isOci(chart)) args.push('--repo', chart.url)
+    args.push(
+      '--version', chart.version,
+      '--namespace', target.namespace,
+      '--create-namespace',
+      '-f', valuesFile,
+      '--wait',
+      '--atomic',
+      // Go durations have no "d"/"w", so always hand helm whole seconds.
+      '--timeout', `${Math.ceil(this.opts.timeoutMs / 1000)}s`
+    )
+    return args
+  }
+
+  async apply (desired: DesiredState, target: ApplyTarget): Promise<void> {
+    // Merged values carry secrets (license, passwords): a fresh 0700 directory from mkdtemp
+    // and a 0600 file created exclusively, removed whatever happens.
+    const dir = await mkdtemp(join(this.opts.tmpDir ?? tmpdir(), 'chartcast-helm-'))
+    try {
+      const valuesFile = join(dir, 'values.yaml')
+      await writeFileDurable(valuesFile, stringify(desired.values), 0o600)
+      await this.run(this.buildArgs(desired, target, valuesFile))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  private run (args: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // spawn with an argv array, never a shell: nothing in chart names or values is interpreted.
+      const child = spawn(this.opts.helmBin, args, { env: this.opts.env, stdio: ['ignore', 'ignore', 'pipe'] })
+      let stderr = ''
+      child.stderr.setEncoding('utf8')
+      child.stderr.on('data', (chunk: string) => {
+        stderr = (stderr + chunk).slice(-4 * STDERR_TAIL)
+      })
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'EACCES') {
+          reject(new ApplierUnavailableError(`helm binary "${this.opts.helmBin}" not found or not executable (${err.code}); install helm, put it on PATH or set HELM_BIN`))
+        } else {
+          reject(err)
+        }
+      })
+      child.on('close', (code, signal) => {
+        if (code === 0) return resolve()
+        const tail = stderr.trim().split('\n').slice(-3).join(' | ').slice(-STDERR_TAIL)
+        const how = signal !== null ? `was killed by ${signal}` : `exited with ${code}`
+        reject(new HelmError(`helm ${how}${tail === '' ? '' : `: ${tail}`}`, code))
+      })
+    })
+  }
+}

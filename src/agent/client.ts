@@ -1,0 +1,138 @@
+import { parseDuration } from '../domain/duration.js'
+import { isPlainObject } from '../domain/values.js'
+import { errorMessage } from './errors.js'
+import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
+
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
+
+/** Outcome of one spec request, already classified for the reconciler. */
+export type FetchResult =
+  | { kind: 'ok', spec: ChannelSpec, etag?: string, pollIntervalMs?: number }
+  | { kind: 'not-modified', pollIntervalMs?: number }
+  /** 401/403: the license was refused. Nothing running may change. */
+  | { kind: 'refused', status: number, code: string, detail?: string }
+  /** 404 (channel/release unknown or empty) and other 4xx: retrying as is will not help. */
+  | { kind: 'rejected', status: number, code: string, detail?: string }
+  /** Network error, timeout, 429, 5xx, or a body we cannot use. */
+  | { kind: 'unavailable', reason: string, status?: number, code?: string, retryAfterMs?: number }
+
+export interface SpecRequest {
+  license: string
+  etag?: string
+  signal?: AbortSignal
+}
+
+export interface SpecClientOptions {
+  server: string
+  channel: string
+  pin?: string
+  fetch?: FetchLike
+  /** Per-request ceiling so a hung connection cannot stall the loop forever. */
+  timeoutMs?: number
+  now?: () => number
+}
+
+/** Client for `GET {server}/channels/{name}/spec`. */
+export class SpecClient {
+  readonly url: string
+  private readonly fetchFn: FetchLike
+  private readonly timeoutMs: number
+  private readonly now: () => number
+
+  constructor (opts: SpecClientOptions) {
+    // A trailing slash makes relative resolution keep any path prefix (server behind /chartcast/).
+    const base = opts.server.endsWith('/') ? opts.server : `${opts.server}/`
+    const url = new URL(`channels/${encodeURIComponent(opts.channel)}/spec`, base)
+    if (opts.pin !== undefined) url.searchParams.set('version', opts.pin)
+    this.url = url.toString()
+    this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init))
+    this.timeoutMs = opts.timeoutMs ?? 30_000
+    this.now = opts.now ?? Date.now
+  }
+
+  async fetchSpec (req: SpecRequest): Promise<FetchResult> {
+    const headers: Record<string, string> = { authorization: `Bearer ${req.license}`, accept: 'application/json' }
+    if (req.etag !== undefined) headers['if-none-match'] = req.etag
+    const timeout = AbortSignal.timeout(this.timeoutMs)
+    const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
+
+    let res: Response
+    let body: string
+    try {
+      res = await this.fetchFn(this.url, { method: 'GET', headers, signal, redirect: 'error' })
+      body = await res.text()
+    } catch (err) {
+      // Never include the request/headers in the reason: they carry the license.
+      return { kind: 'unavailable', reason: describeNetworkError(err) }
+    }
+
+    const pollIntervalMs = parsePollInterval(res.headers.get('x-poll-interval'))
+    if (res.status === 304) return { kind: 'not-modified', pollIntervalMs }
+    if (res.status === 200) {
+      let spec: ChannelSpec
+      try {
+        spec = parseChannelSpec(JSON.parse(body) as unknown, 'server spec')
+      } catch (err) {
+        const reason = err instanceof InvalidSpecError ? err.message : 'server spec is not valid JSON'
+        return { kind: 'unavailable', reason, status: 200 }
+      }
+      const etag = res.headers.get('etag')
+      return { kind: 'ok', spec, etag: etag === null || etag === '' ? undefined : etag, pollIntervalMs: pollIntervalMs ?? metadataInterval(spec) }
+    }
+
+    const problem = parseProblem(body)
+    const code = problem.code ?? `HTTP_${res.status}`
+    if (res.status === 401 || res.status === 403) return { kind: 'refused', status: res.status, code, detail: problem.detail }
+    if (res.status === 429 || res.status >= 500) {
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.now())
+      return { kind: 'unavailable', reason: `server answered ${res.status} ${code}`, status: res.status, code, retryAfterMs }
+    }
+    return { kind: 'rejected', status: res.status, code, detail: problem.detail }
+  }
+}
+
+function parseProblem (body: string): { code?: string, detail?: string } {
+  try {
+    const parsed = JSON.parse(body) as unknown
+    if (!isPlainObject(parsed)) return {}
+    const out: { code?: string, detail?: string } = {}
+    // Bounded: these go into log lines.
+    if (typeof parsed.code === 'string') out.code = parsed.code.slice(0, 100)
+    if (typeof parsed.detail === 'string') out.detail = parsed.detail.slice(0, 300)
+    return out
+  } catch {
+    return {}
+  }
+}
+
+/** `X-Poll-Interval` is whole seconds. */
+export function parsePollInterval (header: string | null): number | undefined {
+  if (header === null || !/^\d+$/.test(header.trim())) return undefined
+  const seconds = Number(header.trim())
+  return seconds > 0 ? seconds * 1000 : undefined
+}
+
+function metadataInterval (spec: ChannelSpec): number | undefined {
+  const text = spec.metadata?.pollInterval
+  if (typeof text !== 'string') return undefined
+  const ms = parseDuration(text)
+  return ms !== null && ms > 0 ? ms : undefined
+}
+
+/** `Retry-After` is either delta-seconds or an HTTP date. */
+export function parseRetryAfter (header: string | null, now: number): number | undefined {
+  if (header === null) return undefined
+  const text = header.trim()
+  if (/^\d+$/.test(text)) return Number(text) * 1000
+  const at = Date.parse(text)
+  if (Number.isNaN(at)) return undefined
+  return Math.max(0, at - now)
+}
+
+function describeNetworkError (err: unknown): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `request ${err.name === 'TimeoutError' ? 'timed out' : 'aborted'}`
+  const cause = (err as { cause?: unknown }).cause
+  const code = (cause as { code?: unknown } | undefined)?.code
+  if (typeof code === 'string') return `network error: ${code}`
+  return `network error: ${errorMessage(cause ?? err)}`
+}

@@ -1,0 +1,110 @@
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isPlainObject } from '../domain/values.js'
+import { writeFileAtomic } from './fsutil.js'
+import { parseChannelSpec, type ChannelSpec } from './spec.js'
+
+/**
+ * The last good spec from the server. Keyed by server/channel/pin so that pointing the
+ * agent at another channel never applies the old channel's cache when the server is down.
+ */
+export interface CachedSpec {
+  server: string
+  channel: string
+  pin?: string
+  spec: ChannelSpec
+  etag?: string
+  pollIntervalMs?: number
+  fetchedAt: string
+}
+
+/** What was last applied successfully; the digest decides whether anything needs applying. */
+export interface AppliedRecord {
+  release: string
+  namespace: string
+  digest: string
+  version: string
+  chartVersion: string
+  appliedAt: string
+}
+
+export interface StateStore {
+  loadSpec (): Promise<CachedSpec | undefined>
+  saveSpec (cached: CachedSpec): Promise<void>
+  loadApplied (): Promise<AppliedRecord | undefined>
+  saveApplied (record: AppliedRecord): Promise<void>
+}
+
+export type StateWarning = (message: string) => void
+
+const SPEC_FILE = 'spec.json'
+const APPLIED_FILE = 'applied.json'
+
+/**
+ * State in two small JSON files under --state-dir, each replaced atomically. They are
+ * written at different moments (spec when fetched, applied after a successful apply), so
+ * keeping them separate means a crash can lose at most the newer of the two, and the
+ * agent then either re-fetches or re-applies — both safe.
+ */
+export class FileStateStore implements StateStore {
+  constructor (readonly dir: string, private readonly warn: StateWarning = () => {}) {}
+
+  async loadSpec (): Promise<CachedSpec | undefined> {
+    const raw = await this.read(SPEC_FILE)
+    if (raw === undefined) return undefined
+    try {
+      if (!isPlainObject(raw) || typeof raw.server !== 'string' || typeof raw.channel !== 'string' || typeof raw.fetchedAt !== 'string') {
+        throw new Error('missing fields')
+      }
+      const cached: CachedSpec = { server: raw.server, channel: raw.channel, spec: parseChannelSpec(raw.spec, 'cached spec'), fetchedAt: raw.fetchedAt }
+      if (typeof raw.pin === 'string') cached.pin = raw.pin
+      if (typeof raw.etag === 'string') cached.etag = raw.etag
+      if (typeof raw.pollIntervalMs === 'number' && raw.pollIntervalMs > 0) cached.pollIntervalMs = raw.pollIntervalMs
+      return cached
+    } catch (err) {
+      this.warn(`ignoring unreadable ${SPEC_FILE} in state dir: ${(err as Error).message}`)
+      return undefined
+    }
+  }
+
+  async saveSpec (cached: CachedSpec): Promise<void> {
+    await this.write(SPEC_FILE, cached)
+  }
+
+  async loadApplied (): Promise<AppliedRecord | undefined> {
+    const raw = await this.read(APPLIED_FILE)
+    if (raw === undefined) return undefined
+    const fields = ['release', 'namespace', 'digest', 'version', 'chartVersion', 'appliedAt'] as const
+    if (!isPlainObject(raw) || fields.some((f) => typeof raw[f] !== 'string')) {
+      this.warn(`ignoring unreadable ${APPLIED_FILE} in state dir`)
+      return undefined
+    }
+    return raw as unknown as AppliedRecord
+  }
+
+  async saveApplied (record: AppliedRecord): Promise<void> {
+    await this.write(APPLIED_FILE, record)
+  }
+
+  private async read (file: string): Promise<unknown> {
+    let text: string
+    try {
+      text = await readFile(join(this.dir, file), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+    try {
+      return JSON.parse(text) as unknown
+    } catch {
+      // A torn file cannot come from writeFileAtomic, but a hand edit can; start fresh rather than crash-loop.
+      this.warn(`ignoring corrupt ${file} in state dir`)
+      return undefined
+    }
+  }
+
+  private async write (file: string, data: unknown): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    await writeFileAtomic(join(this.dir, file), JSON.stringify(data, null, 2) + '\n')
+  }
+}

@@ -1,0 +1,189 @@
+import { Command, CommanderError, Option } from 'commander'
+import { createApplier } from '../agent/appliers/index.js'
+import type { Applier } from '../agent/appliers/types.js'
+import { SpecClient, type FetchLike } from '../agent/client.js'
+import { ConfigError, EXIT, errorMessage } from '../agent/errors.js'
+import { createAgentLogger, type Logger } from '../agent/logger.js'
+import { DEFAULT_HELM_TIMEOUT, DEFAULT_STATE_DIR, ENV_VARS, resolveAgentOptions, type AgentFlags, type AgentOptions } from '../agent/options.js'
+import { exitCodeFor, Reconciler } from '../agent/reconciler.js'
+import { FileStateStore } from '../agent/state.js'
+import type { Random, Sleep } from '../agent/timing.js'
+
+/** Seams for tests and embedding; everything defaults to the real process. */
+export interface AgentRuntime {
+  logger?: Logger
+  fetch?: FetchLike
+  applier?: Applier
+  sleep?: Sleep
+  random?: Random
+  /** Environment to read options from (default: process.env, read in src/agent/options.ts). */
+  env?: Record<string, string | undefined>
+  /** When given, the agent stops when it aborts and installs no SIGTERM/SIGINT handlers. */
+  signal?: AbortSignal
+  /** Where help and usage errors go (default: stdout/stderr). */
+  writeOut?: (text: string) => void
+  writeErr?: (text: string) => void
+}
+
+const HELP_AFTER = `
+Exit codes (with --once; the loop exits 0 when stopped, 2 when the first cycle finds the configuration unusable):
+  0  up to date, applied, or a downgrade refused (nothing changed)
+  1  apply failed (nothing recorded as applied) or an unexpected error
+  2  usage or configuration error (bad flag/file, forbidden key, unknown channel or release)
+  3  license refused by the server (401/403); nothing was changed
+  4  server unreachable and no cached spec in --state-dir
+
+Environment (a flag wins over its variable):
+${Object.entries(ENV_VARS).map(([key, name]) => `  ${name.padEnd(26)} --${kebab(key)}`).join('\n')}
+  ${'HELM_BIN'.padEnd(26)} helm binary (default: helm on PATH)
+  ${'CHARTCAST_HELM_TIMEOUT'.padEnd(26)} helm --timeout (default ${DEFAULT_HELM_TIMEOUT})
+
+Layering (higher wins): channel spec < --user-values < --cr. Maps merge, arrays and scalars
+replace, null deletes. A chart in the CR replaces the channel's chart. See docs/agent.md.
+`
+
+function kebab (key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+}
+
+/** Adds `chartcast agent` to the main program. */
+export function registerAgentCommand (program: Command, runtime: AgentRuntime = {}): void {
+  const cmd = defineAgentCommand(program, runtime, (code) => { process.exitCode = code })
+  // Usage errors are exit 2 ("usage or configuration error"), not commander's default 1.
+  cmd.exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT.CONFIG)
+  })
+}
+
+/**
+ * Runs `chartcast agent ARGV...` in-process and resolves to the exit code, without exiting
+ * the process. Used by tests and by anything embedding the agent.
+ */
+export async function runAgentCli (argv: string[], runtime: AgentRuntime = {}): Promise<number> {
+  const program = new Command('chartcast')
+  let code: number = EXIT.OK
+  const cmd = defineAgentCommand(program, runtime, (c) => { code = c })
+  program.exitOverride()
+  cmd.exitOverride()
+  try {
+    await program.parseAsync(['agent', ...argv], { from: 'user' })
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.CONFIG
+    throw err
+  }
+  return code
+}
+
+function defineAgentCommand (program: Command, runtime: AgentRuntime, setExit: (code: number) => void): Command {
+  const env = (key: keyof AgentFlags): string => ` (env ${ENV_VARS[key]})`
+  const cmd = program.command('agent')
+    .description('In-cluster reconciler: polls a release channel, layers local values over it and applies it with helm (or writes it to a directory).')
+    .option('--server <url>', 'chartcast server base URL' + env('server'))
+    .option('--channel <name>', 'release channel to follow, e.g. stable' + env('channel'))
+    .option('--license-file <file>', 'file holding the license JWT; default: spec.values.global.license of --cr' + env('licenseFile'))
+    .option('--release <name>', 'helm release name (required)' + env('release'))
+    .option('--namespace <ns>', 'Kubernetes namespace, created if missing (required)' + env('namespace'))
+    .option('--user-values <file>', 'YAML values layered over the channel values' + env('userValues'))
+    .option('--cr <file>', 'custom resource (kind WeightsAndBiases) or plain values YAML, the highest layer; its spec.chart replaces the channel chart' + env('cr'))
+    .addOption(new Option('--applier <kind>', 'how to apply: helm upgrade --install, or write files to --out' + env('applier')).choices(['helm', 'dir']))
+    .option('--out <dir>', 'output directory for --applier dir' + env('out'))
+    .option('--state-dir <dir>', `where the last good spec and applied digest are kept (default ${DEFAULT_STATE_DIR})` + env('stateDir'))
+    .option('--interval <duration>', 'poll interval such as 15m or 1h; default: the server\'s hint, else 1h (jittered ±10%)' + env('interval'))
+    .option('--once', 'run one cycle and exit with a status code (see below)' + env('once'))
+    .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML) from this file instead of a server' + env('fromFile'))
+    .option('--allow-downgrade', 'allow moving to a lower release version than the one applied' + env('allowDowngrade'))
+    .option('--pin-version <version>', 'follow this release version of the channel instead of its latest' + env('pinVersion'))
+    .addOption(new Option('--log-level <level>', 'log level' + env('logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .addHelpText('after', HELP_AFTER)
+    .action(async (flags: AgentFlags) => {
+      setExit(await runAgentFromFlags(flags, runtime))
+    })
+  if (runtime.writeOut !== undefined || runtime.writeErr !== undefined) {
+    const out = { writeOut: runtime.writeOut ?? ((s: string) => process.stdout.write(s)), writeErr: runtime.writeErr ?? ((s: string) => process.stderr.write(s)) }
+    program.configureOutput(out)
+    cmd.configureOutput(out)
+  }
+  return cmd
+}
+
+async function runAgentFromFlags (flags: AgentFlags, runtime: AgentRuntime): Promise<number> {
+  let options: AgentOptions
+  try {
+    options = resolveAgentOptions(flags, runtime.env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    const write = runtime.writeErr ?? ((s: string) => process.stderr.write(s))
+    write(`chartcast agent: ${err.message}\n`)
+    return EXIT.CONFIG
+  }
+  return runAgent(options, runtime)
+}
+
+/** Wires real dependencies around the Reconciler and runs it once or until stopped. */
+export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {}): Promise<number> {
+  const logger = runtime.logger ?? createAgentLogger({ level: options.logLevel })
+  const log = logger.child({ release: options.release, namespace: options.namespace, channel: options.channel })
+  const state = new FileStateStore(options.stateDir, (message) => log.warn({ event: 'state-warning' }, message))
+  const reconciler = new Reconciler({
+    release: options.release,
+    namespace: options.namespace,
+    allowDowngrade: options.allowDowngrade,
+    intervalMs: options.intervalMs,
+    fromFile: options.fromFile,
+    server: options.server,
+    channel: options.channel,
+    pin: options.pinVersion,
+    inputs: { userValues: options.userValues, cr: options.cr, licenseFile: options.licenseFile, needLicense: options.fromFile === undefined }
+  }, {
+    applier: runtime.applier ?? createApplier(options),
+    state,
+    logger: log,
+    client: options.fromFile === undefined
+      ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch })
+      : undefined,
+    sleep: runtime.sleep,
+    random: runtime.random
+  })
+
+  const { signal, dispose } = runtime.signal !== undefined ? { signal: runtime.signal, dispose: () => {} } : processSignal(log)
+  try {
+    if (options.once) {
+      const report = await reconciler.reconcile(signal)
+      const code = exitCodeFor(report)
+      log.info({ event: 'done', outcome: report.outcome, exitCode: code }, `done: ${report.outcome}`)
+      return code
+    }
+    return await reconciler.run(signal)
+  } catch (err) {
+    log.error({ event: 'error', reason: errorMessage(err) }, `agent failed: ${errorMessage(err)}`)
+    return EXIT.APPLY_FAILED
+  } finally {
+    dispose()
+  }
+}
+
+/**
+ * SIGTERM/SIGINT abort the loop between steps (a sleep or fetch ends at once; a running
+ * helm apply is allowed to finish, since killing helm mid-upgrade can leave the release
+ * stuck). A second signal exits immediately for an operator who really means it.
+ */
+function processSignal (log: Logger): { signal: AbortSignal, dispose: () => void } {
+  const controller = new AbortController()
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      log.warn({ event: 'forced-exit', signal: name }, 'second signal: exiting now')
+      process.exit(128 + (name === 'SIGINT' ? 2 : 15))
+    }
+    log.info({ event: 'stopping', signal: name }, `${name} received; stopping after the current step`)
+    controller.abort()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+    }
+  }
+}
