@@ -1,0 +1,99 @@
+/**
+ * chartcast as one fastify plugin: external plugins first, then ours (database, state,
+ * auth, metrics, parsers, problems), then the routes. `server.ts` only boots it.
+ */
+import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import fastifySwagger from '@fastify/swagger'
+import rateLimit from '@fastify/rate-limit'
+import type { Config } from './config.js'
+import type { Database } from './db/index.js'
+import type { LicenseKey } from './plugins/license-verifier.js'
+import authPlugin from './plugins/auth.js'
+import bodyParsers from './plugins/body-parsers.js'
+import databasePlugin from './plugins/database.js'
+import metricsPlugin from './plugins/metrics.js'
+import problemsPlugin from './plugins/problems.js'
+import specStatePlugin from './plugins/spec-state.js'
+import auditRoutes from './routes/audit.js'
+import channelsRoutes from './routes/channels.js'
+import healthRoutes from './routes/health.js'
+import licensesRoutes from './routes/licenses.js'
+import releasesRoutes from './routes/releases.js'
+import specRoutes, { licenseRateKey } from './routes/spec.js'
+
+export interface AppOptions {
+  config: Config
+  /** Public keys that verify licenses (loaded by the caller from LICENSE_PUBLIC_KEYS). */
+  licenseKeys: LicenseKey[]
+  /** HS256 secret for publisher tokens (AUTH_SECRET or the generated development one). */
+  authSecret: string
+  /** An already opened database; when absent the app opens (and closes) its own. */
+  database?: Database
+  /** Clock for license time checks; tests move it. */
+  now?: () => number
+}
+
+/** Options that must be fixed when the fastify instance is created. */
+export function fastifyOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', 'license'], censor: '[redacted]' }
+    },
+    // One line per request at info would cost more than the spec pull itself; see the onResponse log below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    routerOptions: { maxParamLength: 256 }
+  }
+}
+
+async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'chartcast', description: 'Release-channel deploy server: publish Helm releases, promote them through channels, serve license-checked specs.', version: '0.1.0' },
+      components: {
+        securitySchemes: {
+          publisherToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (HS256, AUTH_SECRET)' },
+          license: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT license (ES256, RS256 or EdDSA)' },
+          operatorBasic: { type: 'http', scheme: 'basic', description: 'user "license", password the license JWT' }
+        }
+      }
+    }
+  })
+  await fastify.register(rateLimit, { global: false })
+
+  await fastify.register(problemsPlugin)
+  await fastify.register(bodyParsers)
+  await fastify.register(metricsPlugin)
+  await fastify.register(databasePlugin, { config: opts.config, ...(opts.database !== undefined && { database: opts.database }) })
+  await fastify.register(specStatePlugin, {
+    keys: opts.licenseKeys,
+    policy: { issuer: opts.config.licenseIssuer, audience: opts.config.licenseAudience },
+    ...(opts.now !== undefined && { now: opts.now })
+  })
+  await fastify.register(authPlugin, { secret: opts.authSecret })
+
+  fastify.addHook('onResponse', async (request, reply) => {
+    const level = reply.statusCode >= 500 ? 'warn' : 'debug'
+    request.log[level]({ method: request.method, url: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
+  })
+
+  const { rateLimitSpec, rateLimitApi, rateLimitWindowMs, anonymousChannel } = opts.config
+  const specRateLimit = rateLimitSpec === 0 ? false : { max: rateLimitSpec, timeWindow: rateLimitWindowMs, keyGenerator: licenseRateKey }
+  const apiRateLimit = rateLimitApi === 0 ? false : { max: rateLimitApi, timeWindow: rateLimitWindowMs, keyGenerator: licenseRateKey }
+
+  await fastify.register(healthRoutes)
+  await fastify.register(specRoutes, { specRateLimit, anonymousChannel })
+  await fastify.register(releasesRoutes, { apiRateLimit })
+  await fastify.register(channelsRoutes, { apiRateLimit })
+  await fastify.register(licensesRoutes, { apiRateLimit })
+  await fastify.register(auditRoutes, { apiRateLimit })
+  fastify.get('/docs/json', { schema: { hide: true } }, async () => fastify.swagger())
+}
+
+/** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */
+export default fp(chartcast, { name: 'chartcast', fastify: '5.x' })

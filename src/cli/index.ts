@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** The `chartcast` command: one binary for the server, its maintenance, tokens, licenses and the agent. */
+import { Command, CommanderError } from 'commander'
+import { registerAgentCommand } from './agent.js'
+import { registerServerCommands } from './server-commands.js'
+import { registerCredentialCommands } from './credential-commands.js'
+
+export function buildProgram (): Command {
+  const program = new Command()
+    .name('chartcast')
+    .description('Release-channel deploy server for Helm-packaged software, and its in-cluster agent.')
+    .version('0.1.0')
+    .showHelpAfterError()
+  registerServerCommands(program)
+  registerCredentialCommands(program)
+  registerAgentCommand(program)
+  return program
+}
+
+try {
+  await buildProgram().parseAsync(process.argv)
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode)
+  process.stderr.write(`chartcast: ${(error as Error).message}\n`)
+  process.exit(process.exitCode !== undefined && process.exitCode !== 0 ? process.exitCode : 1)
+}

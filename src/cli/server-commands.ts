@@ -1,0 +1,46 @@
+/** `serve`, `migrate`, `sync DIR`: the server and its database. */
+import type { Command } from 'commander'
+import pino from 'pino'
+import { loadConfig } from '../config.js'
+import { openDatabase } from '../db/index.js'
+import { createStore } from '../db/store.js'
+import { readChannelDir } from '../channel-loader.js'
+
+export function registerServerCommands (program: Command): void {
+  program.command('serve')
+    .description('Run the deploy server. Configured by environment variables (PORT, DATABASE_URL, DATA_DIR, CHANNELS_DIR, LICENSE_PUBLIC_KEYS, AUTH_SECRET, ...; see the README).')
+    .action(async () => {
+      const { startServer } = await import('../server.js')
+      await startServer(loadConfig())
+    })
+
+  program.command('migrate')
+    .description('Apply database migrations (DATABASE_URL, else the embedded database under DATA_DIR) and exit.')
+    .action(async () => {
+      const config = loadConfig()
+      const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+      try {
+        await database.migrate()
+        process.stdout.write(`migrations applied (${database.driver})\n`)
+      } finally {
+        await database.close()
+      }
+    })
+
+  program.command('sync')
+    .description('Check every channels/*.yaml file in DIR and write them all to the database in one transaction (idempotent). A broken file changes nothing.')
+    .argument('<dir>', 'directory of channel YAML files')
+    .action(async (dir: string) => {
+      const config = loadConfig()
+      const definitions = readChannelDir(dir)
+      const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+      try {
+        await database.migrate()
+        const result = await createStore(database.db).syncChannels(definitions, 'sync:cli')
+        pino({ level: 'info' }).info(result, 'channels synced')
+        process.stdout.write(`created: ${result.created.join(', ') || '-'}; updated: ${result.updated.join(', ') || '-'}; unchanged: ${result.unchanged.join(', ') || '-'}\n`)
+      } finally {
+        await database.close()
+      }
+    })
+}

@@ -1,0 +1,94 @@
+/**
+ * Server configuration: read from the environment once, validated, then passed around.
+ * The only module that reads process.env for the server.
+ */
+import path from 'node:path'
+import { parseDuration } from './domain/duration.js'
+
+export interface Config {
+  port: number
+  host: string
+  databaseUrl: string | null
+  dataDir: string
+  channelsDir: string
+  logLevel: string
+  licensePublicKeys: string[]
+  licenseIssuer: string | null
+  licenseAudience: string | null
+  authSecret: string | null
+  anonymousChannel: string | null
+  /** Spec pulls allowed per license per window (0 disables). */
+  rateLimitSpec: number
+  /** Publisher API requests allowed per token per window (0 disables). */
+  rateLimitApi: number
+  rateLimitWindowMs: number
+  bodyLimitBytes: number
+  trustProxy: boolean
+}
+
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+type Env = Record<string, string | undefined>
+
+function text (env: Env, key: string): string | null {
+  const value = env[key]?.trim()
+  return value === undefined || value === '' ? null : value
+}
+
+function integer (env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, key)
+  if (raw === null) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${key} must be a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(`${key} must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function bool (env: Env, key: string, fallback: boolean): boolean {
+  const raw = text(env, key)
+  if (raw === null) return fallback
+  if (/^(1|true|yes)$/i.test(raw)) return true
+  if (/^(0|false|no)$/i.test(raw)) return false
+  throw new ConfigError(`${key} must be true or false, got "${raw}"`)
+}
+
+export function loadConfig (env: Env = process.env): Config {
+  const databaseUrl = text(env, 'DATABASE_URL')
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL')
+  }
+  const logLevel = text(env, 'LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`)
+  const authSecret = text(env, 'AUTH_SECRET')
+  if (authSecret !== null && authSecret.length < 32) {
+    throw new ConfigError('AUTH_SECRET must be at least 32 characters (it signs publisher tokens with HS256)')
+  }
+  const windowText = text(env, 'RATE_LIMIT_WINDOW') ?? '1m'
+  const rateLimitWindowMs = parseDuration(windowText)
+  if (rateLimitWindowMs === null || rateLimitWindowMs < 1000) throw new ConfigError(`RATE_LIMIT_WINDOW must be a duration of at least 1s, got "${windowText}"`)
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: text(env, 'HOST') ?? '0.0.0.0',
+    databaseUrl,
+    dataDir: path.resolve(text(env, 'DATA_DIR') ?? './data'),
+    channelsDir: path.resolve(text(env, 'CHANNELS_DIR') ?? './channels'),
+    logLevel,
+    licensePublicKeys: (text(env, 'LICENSE_PUBLIC_KEYS') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '').map((p) => path.resolve(p)),
+    licenseIssuer: text(env, 'LICENSE_ISSUER'),
+    licenseAudience: text(env, 'LICENSE_AUDIENCE'),
+    authSecret,
+    anonymousChannel: text(env, 'ANONYMOUS_CHANNEL'),
+    rateLimitSpec: integer(env, 'RATE_LIMIT_SPEC', 600, 0, 10_000_000),
+    rateLimitApi: integer(env, 'RATE_LIMIT_API', 300, 0, 10_000_000),
+    rateLimitWindowMs,
+    bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
+    trustProxy: bool(env, 'TRUST_PROXY', false)
+  }
+}

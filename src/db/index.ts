@@ -1,0 +1,134 @@
+/**
+ * The database behind one type. `DATABASE_URL` set: PostgreSQL through pg. Unset: embedded
+ * PGlite persisted under DATA_DIR. Both run the same drizzle schema and the same migrations;
+ * nothing outside this folder knows which one is in use.
+ */
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PGlite } from '@electric-sql/pglite'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
+import { sql } from 'drizzle-orm'
+import pg from 'pg'
+import * as schema from './schema.js'
+
+export type AppDatabase = PgDatabase<PgQueryResultHKT, typeof schema>
+
+/** Migrations sit at the package root, two levels above both src/db and dist/db. */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url))
+
+/** The NOTIFY channel every replica listens on. */
+export const CHANGE_CHANNEL = 'chartcast_changes'
+
+export interface Database {
+  readonly driver: 'pglite' | 'postgres'
+  readonly db: AppDatabase
+  migrate (): Promise<void>
+  ping (): Promise<void>
+  /**
+   * Subscribes to change notifications. `onResync` runs whenever notifications may have been
+   * missed (the listening connection was re-established), so the caller reloads everything.
+   */
+  listen (onChange: (payload: string) => void, onResync: () => void): Promise<void>
+  close (): Promise<void>
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | null
+  dataDir: string
+  /** Embedded only: keep the database in memory (tests). */
+  inMemory?: boolean
+  onListenError?: (error: Error) => void
+}
+
+export async function openDatabase (options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl === null ? await openPglite(options) : openPostgres(options.databaseUrl, options.onListenError)
+}
+
+async function openPglite (options: DatabaseOptions): Promise<Database> {
+  let client: PGlite
+  if (options.inMemory === true) {
+    client = new PGlite()
+  } else {
+    const dir = path.join(options.dataDir, 'pglite')
+    mkdirSync(dir, { recursive: true })
+    client = new PGlite(dir)
+  }
+  await client.waitReady
+  const db = drizzlePglite(client, { schema }) as unknown as AppDatabase
+  return {
+    driver: 'pglite',
+    db,
+    migrate: async () => { await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }) },
+    ping: async () => { await client.query('select 1') },
+    listen: async (onChange) => { await client.listen(CHANGE_CHANNEL, onChange) },
+    close: async () => { if (!client.closed) await client.close() }
+  }
+}
+
+function openPostgres (databaseUrl: string, onListenError?: (error: Error) => void): Database {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // A dead server must fail queries quickly rather than hang a publish.
+    query_timeout: 15_000
+  })
+  // An idle client losing its connection emits here; without a listener it would crash the process.
+  pool.on('error', (error) => onListenError?.(error))
+  const db = drizzlePg(pool, { schema }) as unknown as AppDatabase
+  let listener: pg.Client | null = null
+  let closed = false
+  let retryTimer: NodeJS.Timeout | null = null
+
+  async function connectListener (onChange: (payload: string) => void, onResync: () => void, attempt: number): Promise<void> {
+    if (closed) return
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 })
+    const retry = (error: Error) => {
+      onListenError?.(error)
+      client.removeAllListeners('error')
+      client.on('error', () => {})
+      client.end().catch(() => {})
+      if (listener === client) listener = null
+      if (closed || retryTimer !== null) return
+      const delay = Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))
+      retryTimer = setTimeout(() => {
+        retryTimer = null
+        connectListener(onChange, onResync, attempt + 1).catch(() => {})
+      }, delay)
+      retryTimer.unref()
+    }
+    client.on('error', retry)
+    client.on('end', () => { if (!closed && listener === client) retry(new Error('listen connection ended')) })
+    client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) onChange(message.payload ?? '') })
+    try {
+      await client.connect()
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`)
+    } catch (error) {
+      retry(error as Error)
+      return
+    }
+    listener = client
+    // Anything committed while we were not listening is picked up by a full reload.
+    if (attempt > 0) onResync()
+  }
+
+  return {
+    driver: 'postgres',
+    db,
+    migrate: async () => { await migratePg(drizzlePg(pool), { migrationsFolder: MIGRATIONS_DIR }) },
+    ping: async () => { await db.execute(sql`select 1`) },
+    listen: async (onChange, onResync) => { await connectListener(onChange, onResync, 0) },
+    close: async () => {
+      closed = true
+      if (retryTimer !== null) clearTimeout(retryTimer)
+      if (listener !== null) await listener.end().catch(() => {})
+      await pool.end()
+    }
+  }
+}

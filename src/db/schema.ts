@@ -1,0 +1,74 @@
+/** The one drizzle schema. Row types are inferred from it, never written twice. */
+import { bigserial, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
+
+export const releases = pgTable('releases', {
+  version: text('version').primaryKey(),
+  chartUrl: text('chart_url').notNull(),
+  chartName: text('chart_name'),
+  chartVersion: text('chart_version').notNull(),
+  values: jsonb('values').$type<Record<string, unknown>>().notNull(),
+  notes: text('notes'),
+  // sha256 of the canonical content: an identical re-publish is recognised by it.
+  digest: text('digest').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  createdBy: text('created_by').notNull()
+})
+
+export const channels = pgTable('channels', {
+  name: text('name').primaryKey(),
+  description: text('description').notNull().default(''),
+  values: jsonb('values').$type<Record<string, unknown>>().notNull(),
+  accepts: text('accepts'),
+  pollInterval: text('poll_interval'),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+})
+
+/**
+ * Current membership of a release in a channel: the projection of channel_events that the
+ * head is chosen from. Promotion and withdrawal update `state` under the row lock, so
+ * concurrent requests for the same pair serialise here.
+ */
+export const channelReleases = pgTable('channel_releases', {
+  channel: text('channel').notNull().references(() => channels.name),
+  version: text('version').notNull().references(() => releases.version),
+  state: text('state', { enum: ['active', 'withdrawn'] }).notNull(),
+  promotedAt: timestamp('promoted_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  promotedBy: text('promoted_by').notNull()
+}, (table) => [primaryKey({ columns: [table.channel, table.version] })])
+
+/** Promotion and withdrawal history: append-only. */
+export const channelEvents = pgTable('channel_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  channel: text('channel').notNull().references(() => channels.name),
+  version: text('version').notNull().references(() => releases.version),
+  action: text('action', { enum: ['promote', 'withdraw'] }).notNull(),
+  actor: text('actor').notNull(),
+  reason: text('reason'),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+}, (table) => [index('channel_events_channel_idx').on(table.channel, table.id)])
+
+export const revocations = pgTable('revocations', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  jti: text('jti'),
+  sub: text('sub'),
+  reason: text('reason').notNull(),
+  actor: text('actor').notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+})
+
+/** Who did what, when, to what: one row per acknowledged mutation, written in its transaction. */
+export const auditLog = pgTable('audit_log', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  target: text('target').notNull(),
+  detail: jsonb('detail').$type<Record<string, unknown>>().notNull()
+})
+
+export type ReleaseRow = typeof releases.$inferSelect
+export type ChannelRow = typeof channels.$inferSelect
+export type ChannelReleaseRow = typeof channelReleases.$inferSelect
+export type ChannelEventRow = typeof channelEvents.$inferSelect
+export type RevocationRow = typeof revocations.$inferSelect
+export type AuditRow = typeof auditLog.$inferSelect

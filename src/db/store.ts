@@ -1,0 +1,208 @@
+/**
+ * The repository: every read and write the server makes, over either driver. Each mutation
+ * runs in one transaction that also writes its audit row and a NOTIFY, so the change, its
+ * audit trail and the replicas' cache invalidation commit together or not at all.
+ */
+import { and, desc, eq, lt, sql } from 'drizzle-orm'
+import type { ChartRef } from '../schemas.js'
+import type { ChannelDefinition } from '../domain/channel-file.js'
+import type { NormalisedRelease } from '../domain/release.js'
+import { canonicalJson } from '../domain/values.js'
+import { ChartcastError } from '../errors.js'
+import { CHANGE_CHANNEL, type AppDatabase } from './index.js'
+import {
+  auditLog, channelEvents, channelReleases, channels, releases, revocations,
+  type AuditRow, type ChannelEventRow, type ChannelReleaseRow, type ChannelRow, type ReleaseRow, type RevocationRow
+} from './schema.js'
+
+type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
+
+/** What a NOTIFY says changed; replicas reload just that. */
+export type ChangeNotice =
+  | { kind: 'channel', name: string }
+  | { kind: 'release', version: string }
+  | { kind: 'revocation' }
+  | { kind: 'all' }
+
+export function chartOf (row: ReleaseRow): ChartRef {
+  return row.chartName === null ? { url: row.chartUrl, version: row.chartVersion } : { url: row.chartUrl, name: row.chartName, version: row.chartVersion }
+}
+
+async function notify (tx: Tx, notice: ChangeNotice): Promise<void> {
+  await tx.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify(notice)})`)
+}
+
+async function audit (tx: Tx, actor: string, action: string, target: string, detail: Record<string, unknown>): Promise<void> {
+  await tx.insert(auditLog).values({ actor, action, target, detail })
+}
+
+export interface ChannelSettings {
+  description?: string
+  values?: Record<string, unknown>
+  accepts?: string | null
+  pollInterval?: string | null
+}
+
+export function createStore (db: AppDatabase) {
+  return {
+    async publishRelease (release: NormalisedRelease, actor: string): Promise<{ created: boolean, row: ReleaseRow }> {
+      return await db.transaction(async (tx) => {
+        // ON CONFLICT DO NOTHING makes concurrent publishes of one version race safely:
+        // exactly one inserts, the others see the committed row and compare digests.
+        const inserted = await tx.insert(releases).values({
+          version: release.version,
+          chartUrl: release.chart.url,
+          chartName: release.chart.name ?? null,
+          chartVersion: release.chart.version,
+          values: release.values,
+          notes: release.notes,
+          digest: release.digest,
+          createdBy: actor
+        }).onConflictDoNothing({ target: releases.version }).returning()
+        const row = inserted[0]
+        if (row !== undefined) {
+          await audit(tx, actor, 'release.publish', `release:${release.version}`, { digest: release.digest, chart: release.chart })
+          await notify(tx, { kind: 'release', version: release.version })
+          return { created: true, row }
+        }
+        const [existing] = await tx.select().from(releases).where(eq(releases.version, release.version))
+        if (existing === undefined) throw new Error('release vanished after a conflicting insert')
+        if (existing.digest !== release.digest) {
+          throw new ChartcastError('RELEASE_CONFLICT', `release ${release.version} already exists with other content (releases are immutable; publish a new version)`)
+        }
+        return { created: false, row: existing }
+      })
+    },
+
+    async getRelease (version: string): Promise<ReleaseRow | null> {
+      const [row] = await db.select().from(releases).where(eq(releases.version, version))
+      return row ?? null
+    },
+
+    async listReleases (): Promise<ReleaseRow[]> {
+      return await db.select().from(releases)
+    },
+
+    async getChannel (name: string): Promise<ChannelRow | null> {
+      const [row] = await db.select().from(channels).where(eq(channels.name, name))
+      return row ?? null
+    },
+
+    async listChannels (): Promise<ChannelRow[]> {
+      return await db.select().from(channels).orderBy(channels.name)
+    },
+
+    async listMemberships (channel?: string): Promise<ChannelReleaseRow[]> {
+      const query = db.select().from(channelReleases)
+      return channel === undefined ? await query : await query.where(eq(channelReleases.channel, channel))
+    },
+
+    /** Creates or updates a channel; returns whether anything changed. */
+    async upsertChannel (name: string, settings: ChannelSettings, actor: string, action = 'channel.upsert'): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
+      return await db.transaction(async (tx) => upsertChannelIn(tx, name, settings, actor, action))
+    },
+
+    /** Applies channel files in one transaction: all of them or none. */
+    async syncChannels (definitions: ChannelDefinition[], actor: string): Promise<{ created: string[], updated: string[], unchanged: string[] }> {
+      return await db.transaction(async (tx) => {
+        const result = { created: [] as string[], updated: [] as string[], unchanged: [] as string[] }
+        for (const def of definitions) {
+          const { created, changed } = await upsertChannelIn(tx, def.name, {
+            description: def.description, values: def.values, accepts: def.accepts, pollInterval: def.pollInterval
+          }, actor, 'channel.sync')
+          ;(created ? result.created : changed ? result.updated : result.unchanged).push(def.name)
+        }
+        return result
+      })
+    },
+
+    /** Promotes a release into a channel. `accepts` is re-checked under the channel's row lock. */
+    async promote (channel: string, version: string, actor: string, checkAccepts: (range: string | null) => void): Promise<{ promoted: boolean }> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select().from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const [rel] = await tx.select({ version: releases.version }).from(releases).where(eq(releases.version, version))
+        if (rel === undefined) throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} has not been published`)
+        checkAccepts(ch.accepts)
+        const changed = await tx.insert(channelReleases).values({ channel, version, state: 'active', promotedBy: actor })
+          .onConflictDoUpdate({
+            target: [channelReleases.channel, channelReleases.version],
+            set: { state: 'active', promotedAt: sql`now()`, promotedBy: actor },
+            setWhere: eq(channelReleases.state, 'withdrawn')
+          }).returning()
+        if (changed.length === 0) return { promoted: false }
+        await tx.insert(channelEvents).values({ channel, version, action: 'promote', actor })
+        await audit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
+        await notify(tx, { kind: 'channel', name: channel })
+        return { promoted: true }
+      })
+    },
+
+    async withdraw (channel: string, version: string, actor: string, reason: string | null): Promise<{ withdrawn: boolean }> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const [membership] = await tx.select().from(channelReleases)
+          .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
+        if (membership === undefined) throw new ChartcastError('RELEASE_NOT_IN_CHANNEL', `release ${version} was never promoted to channel "${channel}"`)
+        if (membership.state === 'withdrawn') return { withdrawn: false }
+        await tx.update(channelReleases).set({ state: 'withdrawn' })
+          .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
+        await tx.insert(channelEvents).values({ channel, version, action: 'withdraw', actor, reason })
+        await audit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
+        await notify(tx, { kind: 'channel', name: channel })
+        return { withdrawn: true }
+      })
+    },
+
+    async channelHistory (channel: string): Promise<ChannelEventRow[]> {
+      return await db.select().from(channelEvents).where(eq(channelEvents.channel, channel)).orderBy(desc(channelEvents.id))
+    },
+
+    async revoke (input: { jti?: string, sub?: string, reason: string }, actor: string): Promise<RevocationRow> {
+      return await db.transaction(async (tx) => {
+        const [row] = await tx.insert(revocations).values({ jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason, actor }).returning()
+        if (row === undefined) throw new Error('revocation insert returned nothing')
+        await audit(tx, actor, 'license.revoke', input.jti !== undefined ? `license:jti:${input.jti}` : `license:sub:${input.sub}`, { jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason })
+        await notify(tx, { kind: 'revocation' })
+        return row
+      })
+    },
+
+    async listRevocations (): Promise<RevocationRow[]> {
+      return await db.select().from(revocations).orderBy(desc(revocations.id))
+    },
+
+    async listAudit (limit: number, before: number | null): Promise<AuditRow[]> {
+      const query = db.select().from(auditLog)
+      const filtered = before === null ? query : query.where(lt(auditLog.id, before))
+      return await filtered.orderBy(desc(auditLog.id)).limit(limit)
+    }
+  }
+}
+
+async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings, actor: string, action: string): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
+  const [existing] = await tx.select().from(channels).where(eq(channels.name, name)).for('update')
+  const next = {
+    description: settings.description ?? existing?.description ?? '',
+    values: settings.values ?? existing?.values ?? {},
+    accepts: settings.accepts !== undefined ? settings.accepts : existing?.accepts ?? null,
+    pollInterval: settings.pollInterval !== undefined ? settings.pollInterval : existing?.pollInterval ?? null
+  }
+  if (existing !== undefined && canonicalJson(next) === canonicalJson({
+    description: existing.description, values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval
+  })) {
+    return { created: false, changed: false, row: existing }
+  }
+  const [row] = existing === undefined
+    ? await tx.insert(channels).values({ name, ...next }).onConflictDoNothing().returning()
+    : await tx.update(channels).set({ ...next, updatedAt: sql`now()` }).where(eq(channels.name, name)).returning()
+  // Another transaction created the channel between our read and insert: it is committed
+  // now, so reading again finds it and this becomes an update.
+  if (row === undefined) return await upsertChannelIn(tx, name, settings, actor, action)
+  await audit(tx, actor, action, `channel:${name}`, { created: existing === undefined, ...next })
+  await notify(tx, { kind: 'channel', name })
+  return { created: existing === undefined, changed: true, row }
+}
+
+export type Store = ReturnType<typeof createStore>

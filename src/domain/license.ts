@@ -1,0 +1,92 @@
+/**
+ * License decisions. Signature checking happens in the verifier (it needs keys); everything
+ * that depends on time, revocations and the channel asked for is decided here, on every pull,
+ * even for a token whose signature was verified earlier.
+ */
+import { ChartcastError } from '../errors.js'
+
+export interface LicenseClaims {
+  sub: string
+  exp: number
+  channels: string[]
+  nbf?: number
+  iat?: number
+  jti?: string
+  iss?: string
+  aud?: string | string[]
+  channel?: string
+}
+
+export interface RevocationSet {
+  jtis: ReadonlySet<string>
+  subs: ReadonlySet<string>
+}
+
+export interface LicensePolicy {
+  issuer: string | null
+  audience: string | null
+}
+
+/** Checks the payload's shape once, after the signature is known good. */
+export function parseLicenseClaims (payload: unknown): LicenseClaims {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new ChartcastError('LICENSE_INVALID', 'license payload is not a JSON object')
+  }
+  const p = payload as Record<string, unknown>
+  if (typeof p.sub !== 'string' || p.sub === '') throw new ChartcastError('LICENSE_INVALID', 'license has no "sub" (deployment id)')
+  if (typeof p.exp !== 'number' || !Number.isFinite(p.exp)) throw new ChartcastError('LICENSE_INVALID', 'license has no numeric "exp"')
+  if (!Array.isArray(p.channels) || p.channels.length === 0 || !p.channels.every((c) => typeof c === 'string' && c !== '')) {
+    throw new ChartcastError('LICENSE_INVALID', 'license has no "channels" array of channel names')
+  }
+  for (const key of ['nbf', 'iat'] as const) {
+    if (p[key] !== undefined && (typeof p[key] !== 'number' || !Number.isFinite(p[key]))) throw new ChartcastError('LICENSE_INVALID', `license "${key}" is not a number`)
+  }
+  for (const key of ['jti', 'iss', 'channel'] as const) {
+    if (p[key] !== undefined && typeof p[key] !== 'string') throw new ChartcastError('LICENSE_INVALID', `license "${key}" is not a string`)
+  }
+  if (p.aud !== undefined && typeof p.aud !== 'string' && !(Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) {
+    throw new ChartcastError('LICENSE_INVALID', 'license "aud" is not a string or an array of strings')
+  }
+  return {
+    sub: p.sub,
+    exp: p.exp,
+    channels: p.channels as string[],
+    ...(p.nbf !== undefined && { nbf: p.nbf as number }),
+    ...(p.iat !== undefined && { iat: p.iat as number }),
+    ...(p.jti !== undefined && { jti: p.jti as string }),
+    ...(p.iss !== undefined && { iss: p.iss as string }),
+    ...(p.aud !== undefined && { aud: p.aud as string | string[] }),
+    ...(p.channel !== undefined && { channel: p.channel as string })
+  }
+}
+
+/** The checks that do not depend on the channel: time window, issuer, audience, revocation. */
+export function checkLicenseValidity (claims: LicenseClaims, nowSeconds: number, policy: LicensePolicy, revoked: RevocationSet): void {
+  // RFC 7519 4.1.4: the token must not be accepted on or after exp.
+  if (nowSeconds >= claims.exp) throw new ChartcastError('LICENSE_EXPIRED', `license expired at ${new Date(claims.exp * 1000).toISOString()}`)
+  if (claims.nbf !== undefined && nowSeconds < claims.nbf) {
+    throw new ChartcastError('LICENSE_NOT_YET_VALID', `license is valid from ${new Date(claims.nbf * 1000).toISOString()}`)
+  }
+  if (policy.issuer !== null && claims.iss !== policy.issuer) throw new ChartcastError('LICENSE_INVALID', 'license was issued by another issuer')
+  if (policy.audience !== null) {
+    const audiences = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud]
+    if (!audiences.includes(policy.audience)) throw new ChartcastError('LICENSE_INVALID', 'license is for another audience')
+  }
+  if (claims.jti !== undefined && revoked.jtis.has(claims.jti)) throw new ChartcastError('LICENSE_REVOKED', 'license has been revoked')
+  if (revoked.subs.has(claims.sub)) throw new ChartcastError('LICENSE_REVOKED', 'licenses of this deployment have been revoked')
+}
+
+export function isEntitled (claims: LicenseClaims, channel: string): boolean {
+  return claims.channels.includes('*') || claims.channels.includes(channel)
+}
+
+export function checkEntitlement (claims: LicenseClaims, channel: string): void {
+  if (!isEntitled(claims, channel)) throw new ChartcastError('CHANNEL_NOT_ENTITLED', `license does not cover channel "${channel}"`)
+}
+
+/** The channel the W&B-compatible endpoint serves: the `channel` claim, else the first entitled channel. */
+export function defaultChannel (claims: LicenseClaims): string | null {
+  if (claims.channel !== undefined) return claims.channel
+  const first = claims.channels.find((c) => c !== '*')
+  return first ?? null
+}

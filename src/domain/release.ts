@@ -1,0 +1,74 @@
+/** Rules for releases: what a version may look like, where a chart may live, when two releases are the same. */
+import { createHash } from 'node:crypto'
+import semver from 'semver'
+import { ChartcastError } from '../errors.js'
+import type { ChartRef, ReleaseInput } from '../schemas.js'
+import { canonicalJson, findForbiddenKey, type Values } from './values.js'
+
+/**
+ * A release version is a strict SemVer 2.0.0 string, written exactly as it will be compared:
+ * no "v" prefix, no leading zeros, no shorthand like "1.0". Build metadata ("+abc") is refused
+ * too: SemVer precedence ignores it, so 1.0.0+a and 1.0.0+b could not be ordered in a channel.
+ */
+export function checkVersion (version: string): string {
+  const parsed = semver.valid(version)
+  if (parsed === null || parsed !== version) {
+    throw new ChartcastError('VALIDATION_FAILED', `version "${version}" is not a strict semantic version (expected MAJOR.MINOR.PATCH, e.g. 1.4.0 or 2.0.0-rc.1)`)
+  }
+  if (version.includes('+')) {
+    throw new ChartcastError('VALIDATION_FAILED', `version "${version}" carries build metadata, which semver precedence ignores; publish it without "+..."`)
+  }
+  return version
+}
+
+/** Charts come from an http(s) chart repository or an OCI registry; nothing else (no file:, no javascript:). */
+export function checkChart (chart: ChartRef): ChartRef {
+  let url: URL
+  try {
+    url = new URL(chart.url)
+  } catch {
+    throw new ChartcastError('VALIDATION_FAILED', `chart.url "${chart.url}" is not a URL`)
+  }
+  if (!['http:', 'https:', 'oci:'].includes(url.protocol)) {
+    throw new ChartcastError('VALIDATION_FAILED', `chart.url must start with http://, https:// or oci://, got "${url.protocol}"`)
+  }
+  if (url.hostname === '') throw new ChartcastError('VALIDATION_FAILED', 'chart.url has no host')
+  if (url.username !== '' || url.password !== '') {
+    throw new ChartcastError('VALIDATION_FAILED', 'chart.url must not carry credentials; configure registry access on the cluster instead')
+  }
+  if (url.protocol !== 'oci:' && chart.name === undefined) {
+    throw new ChartcastError('VALIDATION_FAILED', 'chart.name is required for an http(s) chart repository')
+  }
+  return chart
+}
+
+export function checkValues (values: unknown, where: string): Values {
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new ChartcastError('VALIDATION_FAILED', `${where} must be a map`)
+  }
+  const forbidden = findForbiddenKey(values)
+  if (forbidden !== null) throw new ChartcastError('FORBIDDEN_KEY', `${where} contains the key "${forbidden}", which is not allowed`)
+  return values as Values
+}
+
+export interface NormalisedRelease {
+  version: string
+  chart: ChartRef
+  values: Values
+  notes: string | null
+  digest: string
+}
+
+/** Validates a publish request and computes the content digest that identifies it. */
+export function normaliseRelease (input: ReleaseInput): NormalisedRelease {
+  const version = checkVersion(input.version)
+  const chart = checkChart(input.chart)
+  const values = checkValues(input.values ?? {}, 'values')
+  const notes = input.notes ?? null
+  const normalisedChart: ChartRef = chart.name === undefined ? { url: chart.url, version: chart.version } : { url: chart.url, name: chart.name, version: chart.version }
+  return { version, chart: normalisedChart, values, notes, digest: releaseDigest(version, normalisedChart, values, notes) }
+}
+
+export function releaseDigest (version: string, chart: ChartRef, values: Values, notes: string | null): string {
+  return 'sha256:' + createHash('sha256').update(canonicalJson({ version, chart, values, notes })).digest('hex')
+}

@@ -1,0 +1,41 @@
+/**
+ * Request bodies: JSON and YAML, both parsed as untrusted input. Prototype keys are refused
+ * here, at any depth, so nothing downstream ever sees them.
+ */
+import fp from 'fastify-plugin'
+import { findForbiddenKey } from '../domain/values.js'
+import { describeYamlError, parseUntrustedYaml, YamlInputError } from '../domain/yaml.js'
+import { ChartcastError } from '../errors.js'
+
+function refuseForbiddenKeys (value: unknown): unknown {
+  const forbidden = findForbiddenKey(value)
+  if (forbidden !== null) throw new ChartcastError('FORBIDDEN_KEY', `the key "${forbidden}" is not allowed anywhere in a request body`)
+  return value
+}
+
+export default fp(async (fastify) => {
+  fastify.removeContentTypeParser(['application/json'])
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    let value: unknown
+    try {
+      // Plain JSON.parse creates "__proto__" as an own key (no pollution); we then refuse it.
+      value = JSON.parse(body as string)
+    } catch (error) {
+      done(new ChartcastError('MALFORMED_BODY', `request body is not valid JSON: ${(error as Error).message}`), undefined)
+      return
+    }
+    try {
+      done(null, refuseForbiddenKeys(value))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+  fastify.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, refuseForbiddenKeys(parseUntrustedYaml(body as string)))
+    } catch (error) {
+      if (error instanceof YamlInputError) done(new ChartcastError('MALFORMED_BODY', `request body is not valid YAML: ${describeYamlError(error)}`), undefined)
+      else done(error as Error, undefined)
+    }
+  })
+}, { name: 'chartcast-body-parsers' })

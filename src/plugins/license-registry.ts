@@ -1,0 +1,37 @@
+/**
+ * Everything a license check needs, held in memory: the verifier (signatures, cached per
+ * token) and the revocation sets (reloaded when a revocation commits anywhere).
+ */
+import type { Store } from '../db/store.js'
+import { checkEntitlement, checkLicenseValidity, type LicenseClaims, type LicensePolicy, type RevocationSet } from '../domain/license.js'
+import type { LicenseVerifier } from './license-verifier.js'
+
+export class LicenseRegistry {
+  private revoked: RevocationSet = { jtis: new Set(), subs: new Set() }
+
+  constructor (private readonly verifier: LicenseVerifier, private readonly policy: LicensePolicy, private readonly store: Store, private readonly now: () => number = Date.now) {}
+
+  async loadRevocations (): Promise<void> {
+    const rows = await this.store.listRevocations()
+    const jtis = new Set<string>()
+    const subs = new Set<string>()
+    for (const row of rows) {
+      if (row.jti !== null) jtis.add(row.jti)
+      if (row.sub !== null) subs.add(row.sub)
+    }
+    this.revoked = { jtis, subs }
+  }
+
+  /** Verifies a token and checks it is currently valid; entitlement is checked separately. */
+  async authenticate (token: string): Promise<LicenseClaims> {
+    const claims = await this.verifier.verify(token)
+    checkLicenseValidity(claims, Math.floor(this.now() / 1000), this.policy, this.revoked)
+    return claims
+  }
+
+  async authorize (token: string, channel: string): Promise<LicenseClaims> {
+    const claims = await this.authenticate(token)
+    checkEntitlement(claims, channel)
+    return claims
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * License verification: signature against the vendor's public keys, with the algorithm
+ * pinned by the key (so an HS256 token "signed" with a public key as the secret, or an
+ * `alg: none` token, never verifies). Verified claims are cached per token; time, revocation
+ * and entitlement are still decided on every request by the domain.
+ */
+import { readFileSync } from 'node:fs'
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose'
+import { ChartcastError } from '../errors.js'
+import { parseLicenseClaims, type LicenseClaims } from '../domain/license.js'
+
+export type LicenseAlgorithm = 'ES256' | 'RS256' | 'EdDSA'
+const ALLOWED_ALGORITHMS: ReadonlySet<string> = new Set(['ES256', 'RS256', 'EdDSA'])
+
+export interface LicenseKey {
+  kid: string | null
+  alg: LicenseAlgorithm
+  key: KeyObject | Awaited<ReturnType<typeof importJWK>>
+  source: string
+}
+
+/** Tokens larger than this are refused before any parsing (a license is a few hundred bytes). */
+export const MAX_TOKEN_BYTES = 8 * 1024
+const MAX_CACHED_TOKENS = 100_000
+
+function algorithmOf (key: KeyObject, source: string): LicenseAlgorithm {
+  switch (key.asymmetricKeyType) {
+    case 'ec':
+      if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error(`${source}: EC keys must use the P-256 curve (ES256)`)
+      return 'ES256'
+    case 'rsa':
+      if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new Error(`${source}: RSA keys must be at least 2048 bits`)
+      return 'RS256'
+    case 'ed25519':
+      return 'EdDSA'
+    default:
+      throw new Error(`${source}: unsupported key type "${key.asymmetricKeyType}" (use EC P-256, RSA or Ed25519)`)
+  }
+}
+
+/** Reads PEM public keys and JWKS files; throws a message naming the file on anything unusable. */
+export async function loadLicenseKeys (paths: string[]): Promise<LicenseKey[]> {
+  const keys: LicenseKey[] = []
+  for (const file of paths) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      throw new Error(`license key file ${file} cannot be read`)
+    }
+    if (text.trimStart().startsWith('{')) {
+      let jwks: { keys?: JWK[] }
+      try {
+        jwks = JSON.parse(text) as { keys?: JWK[] }
+      } catch {
+        throw new Error(`${file}: not valid JSON (expected a JWKS document)`)
+      }
+      if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) throw new Error(`${file}: a JWKS file needs a non-empty "keys" array`)
+      for (const [i, jwk] of jwks.keys.entries()) {
+        if ('d' in jwk) throw new Error(`${file}: key ${i} contains private material; give the server public keys only`)
+        if (jwk.use !== undefined && jwk.use !== 'sig') continue
+        const node = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+        const alg = algorithmOf(node, `${file} key ${i}`)
+        if (jwk.alg !== undefined && jwk.alg !== alg) throw new Error(`${file}: key ${i} declares alg ${jwk.alg} but is a ${alg} key`)
+        keys.push({ kid: jwk.kid ?? null, alg, key: await importJWK({ ...jwk, alg }, alg), source: file })
+      }
+    } else {
+      let node: KeyObject
+      try {
+        node = createPublicKey(text)
+      } catch {
+        throw new Error(`${file}: not a PEM public key or JWKS file`)
+      }
+      if (node.type !== 'public') throw new Error(`${file}: not a public key`)
+      keys.push({ kid: null, alg: algorithmOf(node, file), key: node, source: file })
+    }
+  }
+  return keys
+}
+
+type CacheEntry = { claims: LicenseClaims } | { error: ChartcastError }
+
+export class LicenseVerifier {
+  private readonly cache = new Map<string, CacheEntry>()
+
+  constructor (private readonly keys: LicenseKey[]) {}
+
+  get cachedTokens (): number {
+    return this.cache.size
+  }
+
+  /** Signature and shape. Permanent failures are cached too, so a bad token costs one verification. */
+  async verify (token: string): Promise<LicenseClaims> {
+    const hit = this.cache.get(token)
+    if (hit !== undefined) {
+      if ('claims' in hit) return hit.claims
+      throw hit.error
+    }
+    let entry: CacheEntry
+    try {
+      entry = { claims: await this.verifyUncached(token) }
+    } catch (error) {
+      if (!(error instanceof ChartcastError)) throw error
+      entry = { error }
+    }
+    if (token.length <= MAX_TOKEN_BYTES) {
+      if (this.cache.size >= MAX_CACHED_TOKENS) {
+        // Oldest first: Map iteration follows insertion order.
+        const oldest = this.cache.keys().next().value
+        if (oldest !== undefined) this.cache.delete(oldest)
+      }
+      this.cache.set(token, entry)
+    }
+    if ('claims' in entry) return entry.claims
+    throw entry.error
+  }
+
+  private async verifyUncached (token: string): Promise<LicenseClaims> {
+    if (token.length > MAX_TOKEN_BYTES) throw new ChartcastError('LICENSE_INVALID', `license token is larger than ${MAX_TOKEN_BYTES} bytes`)
+    let header: ReturnType<typeof decodeProtectedHeader>
+    try {
+      header = decodeProtectedHeader(token)
+    } catch {
+      throw new ChartcastError('LICENSE_INVALID', 'license is not a well-formed JWT')
+    }
+    if (token.split('.').length !== 3) throw new ChartcastError('LICENSE_INVALID', 'license is not a well-formed JWT')
+    if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.has(header.alg)) {
+      throw new ChartcastError('LICENSE_INVALID', `license algorithm "${String(header.alg)}" is not accepted (ES256, RS256 or EdDSA)`)
+    }
+    let candidates: LicenseKey[]
+    if (header.kid !== undefined) {
+      candidates = this.keys.filter((k) => k.kid === header.kid)
+      if (candidates.length === 0) throw new ChartcastError('LICENSE_INVALID', 'license was signed with an unknown key id')
+    } else {
+      candidates = this.keys
+    }
+    candidates = candidates.filter((k) => k.alg === header.alg)
+    if (candidates.length === 0) throw new ChartcastError('LICENSE_INVALID', `no license key accepts algorithm ${header.alg}`)
+    for (const candidate of candidates) {
+      let payload: Uint8Array
+      try {
+        ({ payload } = await compactVerify(token, candidate.key, { algorithms: [candidate.alg] }))
+      } catch {
+        continue
+      }
+      let decoded: unknown
+      try {
+        decoded = JSON.parse(new TextDecoder().decode(payload))
+      } catch {
+        throw new ChartcastError('LICENSE_INVALID', 'license payload is not JSON')
+      }
+      return parseLicenseClaims(decoded)
+    }
+    throw new ChartcastError('LICENSE_INVALID', 'license signature does not verify')
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The one place errors become responses: RFC 9457 problem details with a stable `code`.
+ * Anything not in the catalogue is logged (without message text that could carry SQL or
+ * secrets) and answered as a bare 500.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+import { ChartcastError, toProblem, type ErrorCode } from '../errors.js'
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
+  // PostgreSQL: connection exceptions (08xxx) and operator intervention (57P0x).
+  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03'
+])
+const CONNECTION_ERROR_TEXT = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection refused|PGlite is closed|Cannot use a pool after calling end/i
+
+/** Walks the `cause` chain (drizzle wraps driver errors) looking for a lost connection. */
+export function isDatabaseUnavailable (error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true
+    if (CONNECTION_ERROR_TEXT.test(e.message)) return true
+    if (e instanceof AggregateError && e.errors.some((inner) => isDatabaseUnavailable(inner))) return true
+  }
+  return false
+}
+
+function fromFastifyError (error: FastifyError): ChartcastError | null {
+  if (error instanceof ChartcastError) return error
+  if (error.validation !== undefined) return new ChartcastError('VALIDATION_FAILED', error.message)
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ChartcastError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ChartcastError('UNSUPPORTED_MEDIA_TYPE', 'send application/json or application/yaml')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ChartcastError('MALFORMED_BODY', 'request body is not valid JSON')
+  }
+  if (error.statusCode === 429) {
+    return new ChartcastError('RATE_LIMITED', 'too many requests; retry after the time in Retry-After')
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 405 ? 'METHOD_NOT_ALLOWED' : error.statusCode === 401 ? 'UNAUTHORIZED' : error.statusCode === 403 ? 'FORBIDDEN' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'MALFORMED_BODY'
+    return new ChartcastError(code, error.code?.startsWith('FST_') === true ? error.message : 'the request cannot be processed')
+  }
+  return null
+}
+
+export default fp(async (fastify) => {
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    let problemError = fromFastifyError(error)
+    if (problemError === null && isDatabaseUnavailable(error)) {
+      problemError = new ChartcastError('DATABASE_UNAVAILABLE', 'the database is unreachable; nothing was changed, retry later', { 'retry-after': '5' })
+      request.log.warn({ err: { type: error.name, code: error.code } }, 'database unavailable')
+    }
+    if (problemError === null) {
+      // No message or stack: driver messages can quote SQL and parameters.
+      const cause = (error as { cause?: { code?: string, name?: string } }).cause
+      request.log.error({ err: { type: error.name, code: error.code, causeType: cause?.name, causeCode: cause?.code } }, 'unexpected error')
+      problemError = new ChartcastError('INTERNAL', 'an unexpected error occurred; it has been logged')
+    }
+    if (problemError.status >= 500 && problemError.code !== 'INTERNAL') request.log.warn({ code: problemError.code }, problemError.detail)
+    const headers: Record<string, string> = { ...problemError.headers }
+    if (problemError.status === 401 && headers['www-authenticate'] === undefined) headers['www-authenticate'] = 'Bearer realm="chartcast"'
+    if (problemError.code === 'RATE_LIMITED' && reply.getHeader('retry-after') === undefined) headers['retry-after'] = '60'
+    return reply.code(problemError.status).headers(headers).type('application/problem+json').send(JSON.stringify(toProblem(problemError)))
+  })
+
+  fastify.setNotFoundHandler((request, reply) => {
+    const problem = toProblem(new ChartcastError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
+    return reply.code(404).type('application/problem+json').send(JSON.stringify(problem))
+  })
+}, { name: 'chartcast-problems' })

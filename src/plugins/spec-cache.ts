@@ -1,0 +1,119 @@
+/**
+ * The hot path's memory: per channel, its settings, the versions currently in it and the
+ * compiled head spec (body + ETag). Pulls never touch the database; the cache is reloaded
+ * per channel when a change commits (NOTIFY from any replica), and wholly after a
+ * reconnect. While the database is away, the last loaded state keeps being served.
+ */
+import { selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
+import { compileSpec, type CompiledSpec } from '../domain/spec.js'
+import { chartOf, type ChangeNotice, type Store } from '../db/store.js'
+import type { ChannelRow, ChannelReleaseRow, ReleaseRow } from '../db/schema.js'
+import { ChartcastError } from '../errors.js'
+
+export interface ChannelState {
+  row: ChannelRow
+  /** Versions promoted and not withdrawn, highest first. */
+  active: string[]
+  head: CompiledSpec | null
+}
+
+const MAX_CACHED_RELEASES = 2_000
+const MAX_PINNED_SPECS = 2_000
+
+function boundedSet<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
+  if (map.size >= max) {
+    const oldest = map.keys().next().value
+    if (oldest !== undefined) map.delete(oldest)
+  }
+  map.set(key, value)
+}
+
+export class SpecCache {
+  private channels = new Map<string, ChannelState>()
+  /** Releases are immutable, so a cached row never goes stale. */
+  private readonly releases = new Map<string, ReleaseRow>()
+  private readonly pinned = new Map<string, CompiledSpec>()
+  private readonly generation = new Map<string, number>()
+  private fullGeneration = 0
+  loaded = false
+
+  constructor (private readonly store: Store) {}
+
+  get (name: string): ChannelState | undefined {
+    return this.channels.get(name)
+  }
+
+  channelNames (): string[] {
+    return [...this.channels.keys()]
+  }
+
+  async loadAll (): Promise<void> {
+    const generation = ++this.fullGeneration
+    const [rows, memberships] = await Promise.all([this.store.listChannels(), this.store.listMemberships()])
+    const byChannel = new Map<string, ChannelReleaseRow[]>()
+    for (const m of memberships) {
+      const list = byChannel.get(m.channel) ?? []
+      list.push(m)
+      byChannel.set(m.channel, list)
+    }
+    const next = new Map<string, ChannelState>()
+    for (const row of rows) next.set(row.name, await this.buildState(row, byChannel.get(row.name) ?? []))
+    // A newer full load started while this one ran: its result wins.
+    if (generation !== this.fullGeneration) return
+    this.channels = next
+    this.pinned.clear()
+    this.loaded = true
+  }
+
+  async refreshChannel (name: string): Promise<void> {
+    const generation = (this.generation.get(name) ?? 0) + 1
+    this.generation.set(name, generation)
+    const [row, memberships] = await Promise.all([this.store.getChannel(name), this.store.listMemberships(name)])
+    // Refreshes of one channel can overlap; the one that started last read the newest state.
+    if (this.generation.get(name) !== generation) return
+    const state = row === null ? null : await this.buildState(row, memberships)
+    if (this.generation.get(name) !== generation) return
+    if (state === null) this.channels.delete(name)
+    else this.channels.set(name, state)
+    for (const key of this.pinned.keys()) if (key.startsWith(name + '@')) this.pinned.delete(key)
+  }
+
+  async applyNotice (notice: ChangeNotice): Promise<void> {
+    if (notice.kind === 'channel') await this.refreshChannel(notice.name)
+    else if (notice.kind === 'all') await this.loadAll()
+    // A new release changes no spec until it is promoted; revocations live in the license registry.
+  }
+
+  /** The spec of a pinned version currently in the channel. */
+  async getPinned (state: ChannelState, version: string): Promise<CompiledSpec> {
+    if (state.head?.version === version) return state.head
+    if (!state.active.includes(version)) {
+      throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} is not in channel "${state.row.name}"`)
+    }
+    const key = `${state.row.name}@${version}`
+    const hit = this.pinned.get(key)
+    if (hit !== undefined) return hit
+    const release = await this.loadRelease(version)
+    const spec = compileSpec({ name: state.row.name, values: state.row.values, pollInterval: state.row.pollInterval }, { version, chart: chartOf(release), values: release.values })
+    boundedSet(this.pinned, key, spec, MAX_PINNED_SPECS)
+    return spec
+  }
+
+  private async buildState (row: ChannelRow, memberships: ChannelReleaseRow[]): Promise<ChannelState> {
+    const headVersion = selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
+    const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
+    if (headVersion === null) return { row, active, head: null }
+    const release = await this.loadRelease(headVersion)
+    const head = compileSpec({ name: row.name, values: row.values, pollInterval: row.pollInterval }, { version: release.version, chart: chartOf(release), values: release.values })
+    return { row, active, head }
+  }
+
+  private async loadRelease (version: string): Promise<ReleaseRow> {
+    const hit = this.releases.get(version)
+    if (hit !== undefined) return hit
+    const row = await this.store.getRelease(version)
+    if (row === null) throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} not found`)
+    boundedSet(this.releases, version, row, MAX_CACHED_RELEASES)
+    return row
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Loads the in-memory state the hot path serves from (channel heads, revocations) and keeps
+ * it current from change notifications, whichever replica made the change.
+ */
+import fp from 'fastify-plugin'
+import type { ChangeNotice } from '../db/store.js'
+import type { LicensePolicy } from '../domain/license.js'
+import { LicenseRegistry } from './license-registry.js'
+import { LicenseVerifier, type LicenseKey } from './license-verifier.js'
+import { SpecCache } from './spec-cache.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    specCache: SpecCache
+    licenses: LicenseRegistry
+  }
+}
+
+export interface SpecStateOptions {
+  keys: LicenseKey[]
+  policy: LicensePolicy
+  now?: () => number
+}
+
+function parseNotice (payload: string): ChangeNotice {
+  try {
+    const notice = JSON.parse(payload) as ChangeNotice
+    if (typeof notice === 'object' && notice !== null && typeof notice.kind === 'string') return notice
+  } catch {}
+  return { kind: 'all' }
+}
+
+export default fp<SpecStateOptions>(async (fastify, opts) => {
+  const cache = new SpecCache(fastify.store)
+  const licenses = new LicenseRegistry(new LicenseVerifier(opts.keys), opts.policy, fastify.store, opts.now)
+  fastify.decorate('specCache', cache)
+  fastify.decorate('licenses', licenses)
+
+  const apply = async (notice: ChangeNotice): Promise<void> => {
+    try {
+      if (notice.kind === 'revocation' || notice.kind === 'all') await licenses.loadRevocations()
+      await cache.applyNotice(notice)
+    } catch (error) {
+      // The previous state keeps being served; the next notice or resync repairs it.
+      fastify.log.warn({ notice, reason: (error as Error).message }, 'reloading after a change failed; serving the previous state')
+    }
+  }
+  let closing = false
+  fastify.addHook('onClose', async () => { closing = true })
+
+  await fastify.database.listen(
+    (payload) => { if (!closing) void apply(parseNotice(payload)) },
+    () => { if (!closing) void apply({ kind: 'all' }) }
+  )
+  await licenses.loadRevocations()
+  await cache.loadAll()
+  fastify.log.info({ channels: cache.channelNames().length, licenseKeys: opts.keys.length }, 'spec cache loaded')
+}, { name: 'chartcast-spec-state', dependencies: ['chartcast-database'] })

@@ -1,0 +1,155 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { assertChannelAccepts, checkAcceptsRange, checkPollInterval, selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
+import { checkValues, checkVersion } from '../domain/release.js'
+import { ChartcastError } from '../errors.js'
+import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
+import type { ChannelReleaseRow } from '../db/schema.js'
+import { bearerSecurity, problemResponses } from './common.js'
+import { presentChannel, presentChannelEvent } from './present.js'
+
+const NameParams = Type.Object({ name: ChannelName })
+
+function headOf (memberships: ChannelReleaseRow[]): string | null {
+  return selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
+}
+
+const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
+  const rateLimit = opts.apiRateLimit
+
+  /** Read-your-writes on this replica; the NOTIFY brings the others along. */
+  async function refresh (name: string): Promise<void> {
+    try {
+      await fastify.specCache.refreshChannel(name)
+    } catch (error) {
+      fastify.log.warn({ channel: name, reason: (error as Error).message }, 'cache refresh after a change failed; the change notice will retry')
+    }
+  }
+
+  fastify.put('/channels/:name', {
+    preHandler: fastify.requireRole('admin'),
+    config: { rateLimit },
+    schema: {
+      summary: 'Create or update a channel',
+      tags: ['channels'],
+      security: bearerSecurity,
+      params: NameParams,
+      body: ChannelSettingsInput,
+      response: { 200: Channel, 201: Channel, ...problemResponses }
+    }
+  }, async (request, reply) => {
+    const body = request.body
+    const settings = {
+      ...(body.description !== undefined && { description: body.description }),
+      ...(body.values !== undefined && { values: checkValues(body.values, 'values') }),
+      ...(body.accepts !== undefined && { accepts: body.accepts === null ? null : checkAcceptsRange(body.accepts) }),
+      ...(body.pollInterval !== undefined && { pollInterval: body.pollInterval === null ? null : checkPollInterval(body.pollInterval) })
+    }
+    const { created, changed, row } = await fastify.store.upsertChannel(request.params.name, settings, request.user.sub)
+    if (changed) {
+      fastify.metrics.mutations.inc({ action: 'channel.upsert' })
+      await refresh(row.name)
+    }
+    const head = headOf(await fastify.store.listMemberships(row.name))
+    return await reply.code(created ? 201 : 200).send(presentChannel(row, head))
+  })
+
+  fastify.get('/channels', {
+    preHandler: fastify.requireRole('reader'),
+    config: { rateLimit },
+    schema: {
+      summary: 'All channels with their current head',
+      tags: ['channels'],
+      security: bearerSecurity,
+      response: { 200: Type.Object({ channels: Type.Array(Channel) }), ...problemResponses }
+    }
+  }, async () => {
+    const [rows, memberships] = await Promise.all([fastify.store.listChannels(), fastify.store.listMemberships()])
+    return { channels: rows.map((row) => presentChannel(row, headOf(memberships.filter((m) => m.channel === row.name)))) }
+  })
+
+  fastify.get('/channels/:name', {
+    preHandler: fastify.requireRole('reader'),
+    config: { rateLimit },
+    schema: {
+      summary: 'A channel: settings, head and the releases currently in it',
+      tags: ['channels'],
+      security: bearerSecurity,
+      params: NameParams,
+      response: { 200: ChannelDetail, ...problemResponses }
+    }
+  }, async (request) => {
+    const row = await fastify.store.getChannel(request.params.name)
+    if (row === null) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${request.params.name}" does not exist`)
+    const memberships = await fastify.store.listMemberships(row.name)
+    const active = new Map(memberships.filter((m) => m.state === 'active').map((m) => [m.version, m]))
+    const releases = sortVersionsDescending([...active.keys()]).map((version) => {
+      const m = active.get(version)!
+      return { version, promotedAt: m.promotedAt.toISOString(), promotedBy: m.promotedBy }
+    })
+    return { ...presentChannel(row, headOf(memberships)), releases }
+  })
+
+  fastify.post('/channels/:name/releases', {
+    preHandler: fastify.requireRole('publisher'),
+    config: { rateLimit },
+    schema: {
+      summary: 'Promote a published release into the channel',
+      tags: ['channels'],
+      security: bearerSecurity,
+      params: NameParams,
+      body: PromoteInput,
+      response: { 200: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), 201: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses }
+    }
+  }, async (request, reply) => {
+    const { name } = request.params
+    const version = checkVersion(request.body.version)
+    const { promoted } = await fastify.store.promote(name, version, request.user.sub, (range) => assertChannelAccepts(name, range, version))
+    if (promoted) {
+      fastify.metrics.mutations.inc({ action: 'channel.promote' })
+      await refresh(name)
+    }
+    const head = headOf(await fastify.store.listMemberships(name))
+    return await reply.code(promoted ? 201 : 200).send({ channel: name, version, promoted, head })
+  })
+
+  fastify.delete('/channels/:name/releases/:version', {
+    preHandler: fastify.requireRole('publisher'),
+    config: { rateLimit },
+    schema: {
+      summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once',
+      tags: ['channels'],
+      security: bearerSecurity,
+      params: Type.Object({ name: ChannelName, version: VersionText }),
+      querystring: WithdrawQuery,
+      response: { 204: Type.Null(), ...problemResponses }
+    }
+  }, async (request, reply) => {
+    const { name } = request.params
+    const version = checkVersion(request.params.version)
+    const { withdrawn } = await fastify.store.withdraw(name, version, request.user.sub, request.query.reason ?? null)
+    if (withdrawn) {
+      fastify.metrics.mutations.inc({ action: 'channel.withdraw' })
+      await refresh(name)
+    }
+    return await reply.code(204).send(null)
+  })
+
+  fastify.get('/channels/:name/releases', {
+    preHandler: fastify.requireRole('reader'),
+    config: { rateLimit },
+    schema: {
+      summary: 'Promotion and withdrawal history, newest first',
+      tags: ['channels'],
+      security: bearerSecurity,
+      params: NameParams,
+      response: { 200: Type.Object({ events: Type.Array(ChannelEvent) }), ...problemResponses }
+    }
+  }, async (request) => {
+    const row = await fastify.store.getChannel(request.params.name)
+    if (row === null) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${request.params.name}" does not exist`)
+    return { events: (await fastify.store.channelHistory(row.name)).map(presentChannelEvent) }
+  })
+}
+
+export default channelsRoutes

@@ -1,0 +1,74 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { normaliseRelease, checkVersion } from '../domain/release.js'
+import { sortVersionsDescending } from '../domain/channel.js'
+import { ChartcastError } from '../errors.js'
+import { Release, ReleaseInput, VersionText } from '../schemas.js'
+import { bearerSecurity, problemResponses } from './common.js'
+import { presentRelease } from './present.js'
+
+const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
+  fastify.post('/releases', {
+    preHandler: fastify.requireRole('publisher'),
+    config: { rateLimit: opts.apiRateLimit },
+    schema: {
+      summary: 'Publish an immutable release (JSON or application/yaml body)',
+      tags: ['releases'],
+      security: bearerSecurity,
+      body: ReleaseInput,
+      response: { 200: Release, 201: Release, ...problemResponses }
+    }
+  }, async (request, reply) => {
+    let release
+    try {
+      release = normaliseRelease(request.body)
+    } catch (error) {
+      fastify.metrics.publishes.inc({ result: 'invalid' })
+      throw error
+    }
+    try {
+      const { created, row } = await fastify.store.publishRelease(release, request.user.sub)
+      fastify.metrics.publishes.inc({ result: created ? 'created' : 'identical' })
+      if (created) fastify.metrics.mutations.inc({ action: 'release.publish' })
+      return await reply.code(created ? 201 : 200).header('location', `/releases/${row.version}`).send(presentRelease(row))
+    } catch (error) {
+      if (error instanceof ChartcastError && error.code === 'RELEASE_CONFLICT') fastify.metrics.publishes.inc({ result: 'conflict' })
+      throw error
+    }
+  })
+
+  fastify.get('/releases', {
+    preHandler: fastify.requireRole('reader'),
+    config: { rateLimit: opts.apiRateLimit },
+    schema: {
+      summary: 'All releases, highest version first',
+      tags: ['releases'],
+      security: bearerSecurity,
+      response: { 200: Type.Object({ releases: Type.Array(Release) }), ...problemResponses }
+    }
+  }, async () => {
+    const rows = await fastify.store.listReleases()
+    const order = new Map(sortVersionsDescending(rows.map((r) => r.version)).map((v, i) => [v, i]))
+    rows.sort((a, b) => order.get(a.version)! - order.get(b.version)!)
+    return { releases: rows.map(presentRelease) }
+  })
+
+  fastify.get('/releases/:version', {
+    preHandler: fastify.requireRole('reader'),
+    config: { rateLimit: opts.apiRateLimit },
+    schema: {
+      summary: 'One release',
+      tags: ['releases'],
+      security: bearerSecurity,
+      params: Type.Object({ version: VersionText }),
+      response: { 200: Release, ...problemResponses }
+    }
+  }, async (request) => {
+    const version = checkVersion(request.params.version)
+    const row = await fastify.store.getRelease(version)
+    if (row === null) throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} has not been published`)
+    return presentRelease(row)
+  })
+}
+
+export default releasesRoutes

@@ -1,0 +1,156 @@
+/**
+ * The hot path. Everything here is served from memory: the license check uses the cached
+ * verification plus per-request time/revocation/entitlement checks, and the body and ETag
+ * were compiled when the channel last changed.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { defaultChannel } from '../domain/license.js'
+import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
+import { checkVersion } from '../domain/release.js'
+import { ChartcastError } from '../errors.js'
+import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
+import { problemResponses } from './common.js'
+
+const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
+const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
+
+/** The license from `Authorization: Bearer <jwt>`. */
+export function bearerLicense (header: string | undefined): string {
+  if (header === undefined || header.trim() === '') throw new ChartcastError('LICENSE_MISSING', 'send the license as "Authorization: Bearer <license>"')
+  const match = BEARER.exec(header)
+  if (match === null) throw new ChartcastError('LICENSE_INVALID', 'the Authorization header must be "Bearer <license>"')
+  return match[1]!
+}
+
+/** The license from W&B-style Basic auth: user "license", password the JWT. */
+export function basicLicense (header: string): string {
+  const match = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
+  if (match === null) throw new ChartcastError('LICENSE_INVALID', 'the Authorization header must be Basic with user "license" and the license as password', { 'www-authenticate': BASIC_CHALLENGE })
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0 || decoded.slice(0, colon) !== 'license') {
+    throw new ChartcastError('LICENSE_INVALID', 'Basic auth user must be "license"', { 'www-authenticate': BASIC_CHALLENGE })
+  }
+  const token = decoded.slice(colon + 1)
+  if (token === '') throw new ChartcastError('LICENSE_MISSING', 'Basic auth password (the license) is empty', { 'www-authenticate': BASIC_CHALLENGE })
+  return token
+}
+
+/** Rate-limit key: the token's tail (its signature) identifies a license without storing 8 kB keys. */
+export function licenseRateKey (request: FastifyRequest): string {
+  const header = request.headers.authorization
+  return header === undefined ? `ip:${request.ip}` : `lic:${header.slice(-64)}`
+}
+
+const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, anonymousChannel: string | null }> = async (fastify, opts) => {
+  const { specCache, licenses, metrics } = fastify
+
+  function record (endpoint: string, channel: string, outcome: string): void {
+    metrics.pulls.inc({ endpoint, channel: specCache.get(channel) === undefined ? 'unknown' : channel, outcome })
+  }
+
+  function headOrPinned (channel: string, version: string | undefined): CompiledSpec | Promise<CompiledSpec> {
+    const state = specCache.get(channel)
+    if (state === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+    if (version !== undefined) return specCache.getPinned(state, checkVersion(version))
+    if (state.head === null) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel}" has no release yet`)
+    return state.head
+  }
+
+  fastify.addHook('onResponse', async (request, reply) => {
+    const endpoint = (request.routeOptions.config as { metricsEndpoint?: string }).metricsEndpoint
+    if (endpoint !== undefined) metrics.pullDuration.observe({ endpoint }, reply.elapsedTime / 1000)
+  })
+
+  async function pull (endpoint: string, channel: string, run: () => Promise<FastifyReply>): Promise<FastifyReply> {
+    try {
+      return await run()
+    } catch (error) {
+      record(endpoint, channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
+      throw error
+    }
+  }
+
+  fastify.get('/channels/:name/spec', {
+    config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'spec' },
+    schema: {
+      summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
+      description: 'License as `Authorization: Bearer <jwt>`. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint.',
+      tags: ['spec'],
+      security: [{ license: [] }],
+      params: Type.Object({ name: ChannelName }),
+      querystring: SpecQuery,
+      response: { 200: Spec, 304: Type.Null(), ...problemResponses }
+    }
+  }, async (request, reply) => {
+    const { name } = request.params
+    return await pull('spec', name, async () => {
+      await licenses.authorize(bearerLicense(request.headers.authorization), name)
+      const spec = await headOrPinned(name, request.query.version)
+      reply.header('etag', spec.etag).header('cache-control', 'private, no-cache').header('vary', 'Authorization')
+      if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
+      if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
+        record('spec', name, 'not_modified')
+        metrics.notModified.inc({ endpoint: 'spec', channel: name })
+        return await reply.code(304).send(null)
+      }
+      record('spec', name, 'ok')
+      // The body is pre-serialized canonical JSON; fastify sends a string as is.
+      return await reply.type('application/json; charset=utf-8').send(spec.body as never)
+    })
+  })
+
+  /**
+   * W&B operator compatibility. The operator sends Basic auth (user "license") and expects
+   * exactly 200 with `{chart, values, metadata}`, so there is no 304 here.
+   */
+  async function operatorChannel (request: FastifyRequest, reply: FastifyReply, version: string | undefined): Promise<FastifyReply> {
+    const header = request.headers.authorization
+    let channel: string
+    if ((header === undefined || header.trim() === '') && opts.anonymousChannel !== null) {
+      channel = opts.anonymousChannel
+    } else {
+      if (header === undefined || header.trim() === '') {
+        throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password', { 'www-authenticate': BASIC_CHALLENGE })
+      }
+      try {
+        const token = basicLicense(header)
+        const claims = await licenses.authenticate(token)
+        const named = defaultChannel(claims)
+        if (named === null) throw new ChartcastError('CHANNEL_NOT_FOUND', 'the license names no channel (add a "channel" claim)')
+        channel = named
+        await licenses.authorize(token, channel)
+      } catch (error) {
+        // The operator speaks Basic auth, so a 401 challenges for Basic.
+        if (error instanceof ChartcastError && error.status === 401) throw new ChartcastError(error.code, error.detail, { 'www-authenticate': BASIC_CHALLENGE })
+        throw error
+      }
+    }
+    return await pull('operator', channel, async () => {
+      const spec = await headOrPinned(channel, version)
+      record('operator', channel, 'ok')
+      return await reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache')
+        .type('application/json; charset=utf-8').send(spec.operatorBody as never)
+    })
+  }
+
+  const operatorSchema = {
+    tags: ['operator'],
+    security: [{ operatorBasic: [] }],
+    response: { 200: OperatorSpec, ...problemResponses }
+  }
+
+  fastify.get('/api/v1/operator/channel', {
+    config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'operator' },
+    schema: { ...operatorSchema, summary: 'W&B operator compatible: the spec of the license\'s channel' }
+  }, async (request, reply) => await operatorChannel(request, reply, undefined))
+
+  fastify.get('/api/v1/operator/channel/release/:version', {
+    config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'operator' },
+    schema: { ...operatorSchema, params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel' }
+  }, async (request, reply) => await operatorChannel(request, reply, request.params.version))
+}
+
+export default specRoutes

@@ -1,0 +1,136 @@
+/**
+ * Request and response schemas, declared once (TypeBox). Route types, the OpenAPI
+ * document and the channel-file validator all come from here.
+ */
+import { Type, type Static } from 'typebox'
+
+const NAME_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+
+export const ChannelName = Type.String({ pattern: NAME_PATTERN, description: 'lower-case letters, digits and dashes (a DNS label)' })
+export const VersionText = Type.String({ minLength: 1, maxLength: 128, description: 'strict semantic version, e.g. 1.4.0 or 2.0.0-rc.1' })
+
+export const Values = Type.Record(Type.String(), Type.Unknown(), { description: 'Helm values' })
+
+export const ChartRef = Type.Object({
+  url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s):// chart repository or oci:// reference' }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
+  version: Type.String({ minLength: 1, maxLength: 128 })
+}, { additionalProperties: false })
+export type ChartRef = Static<typeof ChartRef>
+
+export const ReleaseInput = Type.Object({
+  version: VersionText,
+  chart: ChartRef,
+  values: Type.Optional(Values),
+  notes: Type.Optional(Type.String({ maxLength: 65_536 }))
+}, { additionalProperties: false })
+export type ReleaseInput = Static<typeof ReleaseInput>
+
+export const Release = Type.Object({
+  version: Type.String(),
+  chart: ChartRef,
+  values: Values,
+  notes: Type.Union([Type.String(), Type.Null()]),
+  digest: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  createdBy: Type.String()
+})
+export type Release = Static<typeof Release>
+
+export const ChannelSettingsInput = Type.Object({
+  description: Type.Optional(Type.String({ maxLength: 4096 })),
+  values: Type.Optional(Values),
+  accepts: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 512 }), Type.Null()])),
+  pollInterval: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 32 }), Type.Null()]))
+}, { additionalProperties: false })
+export type ChannelSettingsInput = Static<typeof ChannelSettingsInput>
+
+export const ChannelFile = Type.Object({
+  name: ChannelName,
+  description: Type.Optional(Type.String({ maxLength: 4096 })),
+  values: Type.Optional(Values),
+  accepts: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  pollInterval: Type.Optional(Type.String({ minLength: 1, maxLength: 32 }))
+}, { additionalProperties: false })
+export type ChannelFile = Static<typeof ChannelFile>
+
+export const Channel = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  values: Values,
+  accepts: Type.Union([Type.String(), Type.Null()]),
+  pollInterval: Type.Union([Type.String(), Type.Null()]),
+  head: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.String({ format: 'date-time' })
+})
+export type Channel = Static<typeof Channel>
+
+export const ChannelDetail = Type.Intersect([Channel, Type.Object({
+  releases: Type.Array(Type.Object({ version: Type.String(), promotedAt: Type.String({ format: 'date-time' }), promotedBy: Type.String() }))
+})])
+
+export const ChannelEvent = Type.Object({
+  id: Type.Number(),
+  channel: Type.String(),
+  version: Type.String(),
+  action: Type.Union([Type.Literal('promote'), Type.Literal('withdraw')]),
+  actor: Type.String(),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  at: Type.String({ format: 'date-time' })
+})
+
+export const PromoteInput = Type.Object({ version: VersionText }, { additionalProperties: false })
+export const WithdrawQuery = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false })
+
+export const RevocationInput = Type.Object({
+  jti: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  sub: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  reason: Type.String({ minLength: 1, maxLength: 1024 })
+}, { additionalProperties: false })
+
+export const Revocation = Type.Object({
+  id: Type.Number(),
+  jti: Type.Union([Type.String(), Type.Null()]),
+  sub: Type.Union([Type.String(), Type.Null()]),
+  reason: Type.String(),
+  actor: Type.String(),
+  at: Type.String({ format: 'date-time' })
+})
+
+export const AuditEntry = Type.Object({
+  id: Type.Number(),
+  at: Type.String({ format: 'date-time' }),
+  actor: Type.String(),
+  action: Type.String(),
+  target: Type.String(),
+  detail: Type.Record(Type.String(), Type.Unknown())
+})
+
+export const PageQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+  before: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: 'return entries with an id lower than this (the previous page\'s nextBefore)' }))
+}, { additionalProperties: false })
+
+export const SpecQuery = Type.Object({ version: Type.Optional(VersionText) }, { additionalProperties: false })
+
+export const Spec = Type.Object({
+  channel: Type.String(),
+  version: Type.String(),
+  chart: ChartRef,
+  values: Values,
+  metadata: Type.Record(Type.String(), Type.String())
+})
+
+export const OperatorSpec = Type.Object({
+  chart: ChartRef,
+  values: Values,
+  metadata: Type.Record(Type.String(), Type.String())
+})
+
+export const Problem = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Number(),
+  detail: Type.String(),
+  code: Type.String()
+})

@@ -1,0 +1,45 @@
+/**
+ * Boot only: resolve keys and secrets, create the fastify instance, register the app,
+ * install graceful shutdown, listen.
+ */
+import Fastify, { type FastifyInstance } from 'fastify'
+import closeWithGrace from 'close-with-grace'
+import app, { fastifyOptions } from './app.js'
+import type { Config } from './config.js'
+import { ensureDevMaterial } from './dev-keys.js'
+import { loadLicenseKeys } from './plugins/license-verifier.js'
+
+export async function startServer (config: Config): Promise<FastifyInstance> {
+  const fastify = Fastify(fastifyOptions(config))
+  const dev = await ensureDevMaterial(config.dataDir, config.licensePublicKeys.length === 0, config.authSecret === null)
+  const keyPaths = dev.licensePublicKeys ?? config.licensePublicKeys
+  const authSecret = dev.authSecret ?? config.authSecret!
+  const licenseKeys = await loadLicenseKeys(keyPaths)
+
+  await fastify.register(app, { config, licenseKeys, authSecret })
+
+  if (dev.licensePrivateKey !== null || dev.authSecret !== null) {
+    const adminToken = fastify.jwt.sign({ sub: 'dev-admin', role: 'admin' }, { expiresIn: '30d' })
+    fastify.log.warn({
+      licensePrivateKey: dev.licensePrivateKey,
+      generatedAuthSecret: dev.authSecret !== null
+    }, 'DEVELOPMENT MODE: generated keys/secret under DATA_DIR/dev-keys. Set LICENSE_PUBLIC_KEYS and AUTH_SECRET in production.')
+    // Printed on stdout for the person who just ran `npm start`; deliberately not a log line.
+    process.stdout.write([
+      '',
+      '  chartcast development credentials (valid 30 days):',
+      `  admin token:  ${adminToken}`,
+      dev.licensePrivateKey !== null ? `  mint a test license:  npx chartcast license issue --key ${dev.licensePrivateKey} --sub dev-cluster --channels '*' --channel stable --expires 30d` : '',
+      ''
+    ].join('\n') + '\n')
+  }
+
+  closeWithGrace({ delay: 10_000, logger: fastify.log }, async ({ signal, err }) => {
+    if (err !== undefined) fastify.log.error({ err: { type: err.name } }, 'shutting down after an error')
+    else fastify.log.info({ signal }, 'shutting down')
+    await fastify.close()
+  })
+
+  await fastify.listen({ port: config.port, host: config.host })
+  return fastify
+}

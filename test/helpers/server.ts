@@ -1,0 +1,182 @@
+/**
+ * Builds the app against a fresh database for one test. PGlite (in memory) by default;
+ * `driver: 'postgres'` creates a throwaway database on TEST_DATABASE_URL's server.
+ *
+ *   const server = await buildTestServer(t)                 // closed by t.teardown
+ *   const license = await server.license({ channels: ['stable'] })
+ *   await server.app.inject({ method: 'GET', url: '/channels/stable/spec', headers: { authorization: `Bearer ${license}` } })
+ *   server.tokens.admin / .publisher / .reader              // publisher API bearer tokens
+ *   await server.publish('1.0.0'); await server.promote('stable', '1.0.0')
+ *   server.listen() -> base URL of a real HTTP listener on 127.0.0.1 (ephemeral port)
+ */
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import pg from 'pg'
+import app, { fastifyOptions } from '../../src/app.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { openDatabase, type Database } from '../../src/db/index.js'
+import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
+import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+
+export type Driver = 'pglite' | 'postgres'
+
+/** The drivers the storage and API tests run against: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
+export function testDrivers (): Driver[] {
+  return process.env.TEST_DATABASE_URL !== undefined && process.env.TEST_DATABASE_URL !== '' ? ['pglite', 'postgres'] : ['pglite']
+}
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+export interface ThrowawayDatabase {
+  url: string
+  drop (): Promise<void>
+}
+
+/** A new, empty PostgreSQL database on TEST_DATABASE_URL's server. */
+export async function createThrowawayDatabase (): Promise<ThrowawayDatabase> {
+  const base = process.env.TEST_DATABASE_URL
+  if (base === undefined || base === '') throw new Error('TEST_DATABASE_URL is not set')
+  const name = `chartcast_t_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(base)
+  url.pathname = '/' + name
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: base })
+      await client.connect()
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      } finally {
+        await client.end()
+      }
+    }
+  }
+}
+
+export interface TestServerOptions {
+  driver?: Driver
+  /** Environment overrides, as the server would read them. */
+  env?: Record<string, string>
+  /** Reuse a database (replica tests); the caller closes it. */
+  database?: Database
+  /** Reuse the license key pair of another test server. */
+  keyPair?: LicenseKeyPair
+  authSecret?: string
+  now?: () => number
+  logLevel?: string
+}
+
+export interface TestServer {
+  app: FastifyInstance
+  config: Config
+  database: Database
+  keyPair: LicenseKeyPair
+  licenseKeys: LicenseKey[]
+  authSecret: string
+  tokens: { admin: string, publisher: string, reader: string }
+  /** Present when driver is postgres. */
+  databaseUrl: string | null
+  license (request?: Partial<LicenseRequest>, nowSeconds?: number): Promise<string>
+  publish (version: string, body?: Record<string, unknown>): Promise<LightMyRequestResponse>
+  promote (channel: string, version: string): Promise<LightMyRequestResponse>
+  putChannel (name: string, body?: Record<string, unknown>): Promise<LightMyRequestResponse>
+  listen (): Promise<string>
+  close (): Promise<void>
+}
+
+export async function buildTestServer (t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
+  const driver = options.driver ?? 'pglite'
+  const scratch = mkdtempSync(path.join(tmpdir(), 'chartcast-test-'))
+  let throwaway: ThrowawayDatabase | null = null
+  let database = options.database
+  let ownsDatabase = false
+  if (database === undefined) {
+    if (driver === 'postgres') {
+      throwaway = await createThrowawayDatabase()
+      database = await openDatabase({ databaseUrl: throwaway.url, dataDir: scratch })
+    } else {
+      database = await openDatabase({ databaseUrl: null, dataDir: scratch, inMemory: true })
+    }
+    ownsDatabase = true
+  }
+  const keyPair = options.keyPair ?? await generateLicenseKeyPair('ES256')
+  const keyFile = path.join(scratch, 'license-public.pem')
+  writeFileSync(keyFile, keyPair.publicPem)
+  const authSecret = options.authSecret ?? randomBytes(32).toString('hex')
+  const config = loadConfig({
+    DATA_DIR: scratch,
+    CHANNELS_DIR: path.join(scratch, 'no-channels'),
+    LICENSE_PUBLIC_KEYS: keyFile,
+    AUTH_SECRET: authSecret,
+    LOG_LEVEL: options.logLevel ?? 'silent',
+    ...options.env
+  })
+  const licenseKeys = await loadLicenseKeys(config.licensePublicKeys)
+  const fastify = Fastify(fastifyOptions(config))
+  await fastify.register(app, { config, licenseKeys, authSecret, database, ...(options.now !== undefined && { now: options.now }) })
+  await fastify.ready()
+
+  const tokens = {
+    admin: fastify.jwt.sign({ sub: 'alice-admin', role: 'admin' }),
+    publisher: fastify.jwt.sign({ sub: 'rita-release', role: 'publisher' }),
+    reader: fastify.jwt.sign({ sub: 'rob-reader', role: 'reader' })
+  }
+  let closed = false
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    await fastify.close()
+    if (ownsDatabase) await database.close()
+    if (throwaway !== null) await throwaway.drop()
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  t.teardown(close)
+
+  const server: TestServer = {
+    app: fastify,
+    config,
+    database,
+    keyPair,
+    licenseKeys,
+    authSecret,
+    tokens,
+    databaseUrl: throwaway?.url ?? null,
+    license: async (request = {}, nowSeconds) => await issueLicense(keyPair.privatePem, { sub: 'cluster-1', channels: ['*'], expiresIn: 3600, ...request }, nowSeconds ?? (options.now === undefined ? undefined : Math.floor(options.now() / 1000))),
+    publish: async (version, body = {}) => await fastify.inject({
+      method: 'POST',
+      url: '/releases',
+      headers: { authorization: `Bearer ${tokens.publisher}` },
+      payload: { version, chart: { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.1.0' }, ...body }
+    }),
+    promote: async (channel, version) => await fastify.inject({
+      method: 'POST',
+      url: `/channels/${channel}/releases`,
+      headers: { authorization: `Bearer ${tokens.publisher}` },
+      payload: { version }
+    }),
+    putChannel: async (name, body = {}) => await fastify.inject({
+      method: 'PUT',
+      url: `/channels/${name}`,
+      headers: { authorization: `Bearer ${tokens.admin}` },
+      payload: body
+    }),
+    listen: async () => {
+      await fastify.listen({ port: 0, host: '127.0.0.1' })
+      const address = fastify.server.address()
+      if (address === null || typeof address === 'string') throw new Error('no listening address')
+      return `http://127.0.0.1:${address.port}`
+    },
+    close
+  }
+  return server
+}
