@@ -1,0 +1,97 @@
+import t from 'tap'
+import { ConfigError } from '../../src/agent/errors.js'
+import { resolveAgentOptions } from '../../src/agent/options.js'
+
+const base = { server: 'https://deploy.example.com', channel: 'stable', licenseFile: '/etc/license', release: 'acme', namespace: 'acme' }
+
+t.test('flags are read, with defaults filled in', async (t) => {
+  const o = resolveAgentOptions(base, {})
+  t.match(o, { server: 'https://deploy.example.com', channel: 'stable', release: 'acme', namespace: 'acme', applier: 'helm', stateDir: './.chartcast', once: false, allowDowngrade: false, helmBin: 'helm', helmTimeoutMs: 600_000, logLevel: 'info' })
+  t.equal(o.intervalMs, undefined, 'no interval: the server hint decides')
+})
+
+t.test('every setting can come from the environment; a flag wins over its variable', async (t) => {
+  const env = {
+    CHARTCAST_SERVER: 'https://env.example.com',
+    CHARTCAST_CHANNEL: 'beta',
+    CHARTCAST_LICENSE_FILE: '/env/license',
+    CHARTCAST_RELEASE: 'envrel',
+    CHARTCAST_NAMESPACE: 'envns',
+    CHARTCAST_USER_VALUES: '/env/values.yaml',
+    CHARTCAST_CR: '/env/cr.yaml',
+    CHARTCAST_APPLIER: 'dir',
+    CHARTCAST_OUT: '/env/out',
+    CHARTCAST_STATE_DIR: '/env/state',
+    CHARTCAST_INTERVAL: '15m',
+    CHARTCAST_ONCE: 'true',
+    CHARTCAST_ALLOW_DOWNGRADE: '1',
+    CHARTCAST_PIN_VERSION: '1.2.3',
+    CHARTCAST_LOG_LEVEL: 'debug',
+    HELM_BIN: '/opt/helm',
+    CHARTCAST_HELM_TIMEOUT: '5m'
+  }
+  const fromEnv = resolveAgentOptions({}, env)
+  t.same(fromEnv, {
+    server: 'https://env.example.com',
+    channel: 'beta',
+    licenseFile: '/env/license',
+    release: 'envrel',
+    namespace: 'envns',
+    userValues: '/env/values.yaml',
+    cr: '/env/cr.yaml',
+    applier: 'dir',
+    out: '/env/out',
+    stateDir: '/env/state',
+    intervalMs: 900_000,
+    once: true,
+    fromFile: undefined,
+    allowDowngrade: true,
+    pinVersion: '1.2.3',
+    helmBin: '/opt/helm',
+    helmTimeoutMs: 300_000,
+    logLevel: 'debug'
+  })
+  const flagsWin = resolveAgentOptions({ channel: 'stable', release: 'flagrel', interval: '30s' }, env)
+  t.equal(flagsWin.channel, 'stable')
+  t.equal(flagsWin.release, 'flagrel')
+  t.equal(flagsWin.intervalMs, 30_000)
+})
+
+t.test('air-gapped: --from-file needs no server, channel or license', async (t) => {
+  const o = resolveAgentOptions({ fromFile: 'spec.yaml', release: 'acme', namespace: 'acme' }, {})
+  t.equal(o.fromFile, 'spec.yaml')
+  t.equal(o.server, undefined)
+})
+
+t.test('invalid configurations are ConfigErrors with a clear message', async (t) => {
+  const cases: Array<[Record<string, unknown>, Record<string, string>, RegExp]> = [
+    [{ ...base, release: undefined }, {}, /--release .* is required/],
+    [{ ...base, release: 'Bad_Name' }, {}, /not a valid release name/],
+    [{ ...base, namespace: undefined }, {}, /--namespace .* is required/],
+    [{ ...base, server: undefined }, {}, /--server .* is required unless --from-file/],
+    [{ ...base, channel: undefined }, {}, /--channel .* is required/],
+    [{ ...base, server: 'ftp://x' }, {}, /http\(s\) URL/],
+    [{ ...base, server: 'https://user:pw@x' }, {}, /must not contain credentials/],
+    [{ ...base, licenseFile: undefined }, {}, /license is required/],
+    [{ ...base, applier: 'kubectl' }, {}, /--applier must be helm or dir/],
+    [{ ...base, applier: 'dir' }, {}, /--out .* is required with --applier dir/],
+    [{ ...base, interval: 'soon' }, {}, /--interval "soon"/],
+    [{ ...base, interval: '500ms' }, {}, /at least 1s/],
+    [{ ...base, fromFile: 'spec.yaml' }, {}, /either --server .* or --from-file/],
+    [base, { CHARTCAST_ONCE: 'maybe' }, /CHARTCAST_ONCE must be true or false/],
+    [base, { CHARTCAST_HELM_TIMEOUT: '10' }, /CHARTCAST_HELM_TIMEOUT "10"/],
+    [{ ...base, logLevel: 'loud' }, {}, /--log-level/]
+  ]
+  for (const [flags, env, message] of cases) {
+    t.throws(() => resolveAgentOptions(flags, env), message, String(message))
+    try {
+      resolveAgentOptions(flags, env)
+    } catch (err) {
+      t.type(err, ConfigError)
+    }
+  }
+})
+
+t.test('a license may come from the CR instead of a file', async (t) => {
+  t.doesNotThrow(() => resolveAgentOptions({ ...base, licenseFile: undefined, cr: 'cr.yaml' }, {}))
+})
