@@ -33,7 +33,7 @@ export interface Database {
    * Subscribes to change notifications. `onResync` runs whenever notifications may have been
    * missed (the listening connection was re-established), so the caller reloads everything.
    */
-  listen (onChange: (payload: string) => void, onResync: () => void): Promise<void>
+  listen (onChange: (payload: string) => void, onResync: () => void): Promise<() => Promise<void>>
   close (): Promise<void>
 }
 
@@ -59,13 +59,21 @@ async function openPglite (options: DatabaseOptions): Promise<Database> {
     client = new PGlite(dir)
   }
   await client.waitReady
+  return wrapPglite(client)
+}
+
+/** A Database over an existing PGlite instance (tests share one per process: its start-up is slow). */
+export function wrapPglite (client: PGlite): Database {
   const db = drizzlePglite(client, { schema }) as unknown as AppDatabase
   return {
     driver: 'pglite',
     db,
     migrate: async () => { await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR }) },
     ping: async () => { await client.query('select 1') },
-    listen: async (onChange) => { await client.listen(CHANGE_CHANNEL, onChange) },
+    listen: async (onChange) => {
+      const unlisten = await client.listen(CHANGE_CHANNEL, onChange)
+      return async () => { if (!client.closed) await unlisten() }
+    },
     close: async () => { if (!client.closed) await client.close() }
   }
 }
@@ -84,10 +92,12 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
   const db = drizzlePg(pool, { schema }) as unknown as AppDatabase
   let listener: pg.Client | null = null
   let closed = false
+  let stopped = false
+  const halted = (): boolean => closed || stopped
   let retryTimer: NodeJS.Timeout | null = null
 
   async function connectListener (onChange: (payload: string) => void, onResync: () => void, attempt: number): Promise<void> {
-    if (closed) return
+    if (halted()) return
     const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 })
     const retry = (error: Error) => {
       onListenError?.(error)
@@ -95,7 +105,7 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
       client.on('error', () => {})
       client.end().catch(() => {})
       if (listener === client) listener = null
-      if (closed || retryTimer !== null) return
+      if (halted() || retryTimer !== null) return
       const delay = Math.min(5_000, 250 * 2 ** Math.min(attempt, 5))
       retryTimer = setTimeout(() => {
         retryTimer = null
@@ -104,7 +114,7 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
       retryTimer.unref()
     }
     client.on('error', retry)
-    client.on('end', () => { if (!closed && listener === client) retry(new Error('listen connection ended')) })
+    client.on('end', () => { if (!halted() && listener === client) retry(new Error('listen connection ended')) })
     client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) onChange(message.payload ?? '') })
     try {
       await client.connect()
@@ -123,7 +133,15 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
     db,
     migrate: async () => { await migratePg(drizzlePg(pool), { migrationsFolder: MIGRATIONS_DIR }) },
     ping: async () => { await db.execute(sql`select 1`) },
-    listen: async (onChange, onResync) => { await connectListener(onChange, onResync, 0) },
+    listen: async (onChange, onResync) => {
+      await connectListener(onChange, onResync, 0)
+      return async () => {
+        stopped = true
+        if (retryTimer !== null) clearTimeout(retryTimer)
+        if (listener !== null) await listener.end().catch(() => {})
+        listener = null
+      }
+    },
     close: async () => {
       closed = true
       if (retryTimer !== null) clearTimeout(retryTimer)

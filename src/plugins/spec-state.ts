@@ -46,12 +46,14 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
     }
   }
   let closing = false
-  fastify.addHook('onClose', async () => { closing = true })
-
-  await fastify.database.listen(
+  const unlisten = await fastify.database.listen(
     (payload) => { if (!closing) void apply(parseNotice(payload)) },
     () => { if (!closing) void apply({ kind: 'all' }) }
   )
+  fastify.addHook('onClose', async () => {
+    closing = true
+    await unlisten()
+  })
   await licenses.loadRevocations()
   await cache.loadAll()
   fastify.log.info({ channels: cache.channelNames().length, licenseKeys: opts.keys.length }, 'spec cache loaded')

@@ -14,7 +14,9 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import pg from 'pg'
 import app, { fastifyOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
-import { openDatabase, type Database } from '../../src/db/index.js'
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'drizzle-orm'
+import { openDatabase, wrapPglite, type Database } from '../../src/db/index.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -29,6 +31,25 @@ export function testDrivers (): Driver[] {
 }
 
 interface Teardown { teardown (fn: () => unknown): void }
+
+let sharedPglite: Promise<Database> | null = null
+
+/**
+ * PGlite takes seconds to start, so a test process shares one in-memory instance and each
+ * test server empties it first (tests in a file run one after another).
+ */
+async function freshSharedPglite (): Promise<Database> {
+  sharedPglite ??= (async () => {
+    const client = new PGlite()
+    await client.waitReady
+    const database = wrapPglite(client)
+    await database.migrate()
+    return database
+  })()
+  const database = await sharedPglite
+  await database.db.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations RESTART IDENTITY CASCADE`)
+  return database
+}
 
 export interface ThrowawayDatabase {
   url: string
@@ -65,6 +86,8 @@ export async function createThrowawayDatabase (): Promise<ThrowawayDatabase> {
 
 export interface TestServerOptions {
   driver?: Driver
+  /** A PGlite instance of its own instead of the process-wide shared one (slow: seconds). */
+  isolated?: boolean
   /** Environment overrides, as the server would read them. */
   env?: Record<string, string>
   /** Reuse a database (replica tests); the caller closes it. */
@@ -104,10 +127,13 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
     if (driver === 'postgres') {
       throwaway = await createThrowawayDatabase()
       database = await openDatabase({ databaseUrl: throwaway.url, dataDir: scratch })
-    } else {
+      ownsDatabase = true
+    } else if (options.isolated === true) {
       database = await openDatabase({ databaseUrl: null, dataDir: scratch, inMemory: true })
+      ownsDatabase = true
+    } else {
+      database = await freshSharedPglite()
     }
-    ownsDatabase = true
   }
   const keyPair = options.keyPair ?? await generateLicenseKeyPair('ES256')
   const keyFile = path.join(scratch, 'license-public.pem')

@@ -15,3 +15,10 @@ t.test('publish, promote and pull a spec', async (t) => {
   const again = await s.app.inject({ url: '/channels/stable/spec', headers: { authorization: `Bearer ${license}`, 'if-none-match': res.headers.etag as string } })
   t.equal(again.statusCode, 304)
 })
+
+t.test('a second server in the same process starts on an emptied database', async (t) => {
+  const s = await buildTestServer(t)
+  const res = await s.app.inject({ url: '/channels', headers: { authorization: `Bearer ${s.tokens.reader}` } })
+  t.equal(res.statusCode, 200)
+  t.same(res.json().channels, [])
+})
