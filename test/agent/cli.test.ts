@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -137,10 +138,9 @@ t.test('spawned: SIGTERM stops the loop cleanly with exit 0', async (t) => {
   t.equal(events.at(-1), 'stopped')
 })
 
-t.test('spawned through the main CLI entry (src/cli/index.ts) when it exists', async (t) => {
-  const entry = join(ROOT, 'src', 'cli', 'index.ts')
-  const exists = await access(entry).then(() => true, () => false)
-  if (!exists) return t.skip('src/cli/index.ts not present')
+const MAIN_ENTRY = join(ROOT, 'src', 'cli', 'index.ts')
+t.test('spawned through the main CLI entry (src/cli/index.ts)', { skip: existsSync(MAIN_ENTRY) ? false : 'src/cli/index.ts not present yet' }, async (t) => {
+  const entry = MAIN_ENTRY
   const { wd, server } = await setup(t)
   await server.stop()
   const run = spawnAgent(entry, ['agent', '--server', server.url, '--channel', 'stable', '--license-file', wd.licenseFile, '--release', 'acme', '--namespace', 'acme-ns', '--state-dir', wd.stateDir, '--once'])
