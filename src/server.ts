@@ -29,7 +29,7 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
       '',
       '  chartcast development credentials (valid 30 days):',
       `  admin token:  ${adminToken}`,
-      dev.licensePrivateKey !== null ? `  mint a test license:  npx chartcast license issue --key ${dev.licensePrivateKey} --sub dev-cluster --channels '*' --channel stable --expires 30d` : '',
+      dev.licensePrivateKey !== null ? `  mint a test license:  node dist/cli/index.js license issue --key ${dev.licensePrivateKey} --sub dev-cluster --channels '*' --channel stable --expires 30d` : '',
       ''
     ].join('\n') + '\n')
   }

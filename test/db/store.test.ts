@@ -1,0 +1,73 @@
+import t from 'tap'
+import { eq, sql } from 'drizzle-orm'
+import { createStore } from '../../src/db/store.js'
+import { auditLog, releases } from '../../src/db/schema.js'
+import { normaliseRelease } from '../../src/domain/release.js'
+import { ChartcastError } from '../../src/errors.js'
+import { buildTestServer, testDrivers } from '../helpers/server.js'
+
+const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.3.0' }
+
+for (const driver of testDrivers()) {
+  t.test(`${driver}: the database refuses to update or delete a release`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
+    await t.rejects(database.db.update(releases).set({ chartVersion: '9.9.9' }).where(eq(releases.version, '1.0.0')))
+    await t.rejects(database.db.delete(releases).where(eq(releases.version, '1.0.0')))
+    const [row] = await database.db.select().from(releases)
+    t.equal(row?.chartVersion, '0.3.0')
+  })
+
+  t.test(`${driver}: the audit log is append-only`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
+    await t.rejects(database.db.execute(sql`delete from audit_log`))
+    t.equal((await database.db.select().from(auditLog)).length, 1)
+  })
+
+  t.test(`${driver}: a failed promotion writes neither membership, event nor audit row`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    await store.upsertChannel('stable', { accepts: '>=1.0.0 <2.0.0' }, 'tester')
+    await store.publishRelease(normaliseRelease({ version: '2.0.0', chart }), 'tester')
+    const auditBefore = (await database.db.select().from(auditLog)).length
+    await t.rejects(store.promote('stable', '2.0.0', 'tester', () => { throw new ChartcastError('VERSION_NOT_ACCEPTED', 'no') }), { code: 'VERSION_NOT_ACCEPTED' })
+    t.same(await store.listMemberships('stable'), [])
+    t.same(await store.channelHistory('stable'), [])
+    t.equal((await database.db.select().from(auditLog)).length, auditBefore)
+  })
+
+  t.test(`${driver}: promoting twice changes the channel once`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    await store.upsertChannel('stable', {}, 'tester')
+    await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
+    t.same(await store.promote('stable', '1.0.0', 'tester', () => {}), { promoted: true })
+    t.same(await store.promote('stable', '1.0.0', 'tester', () => {}), { promoted: false })
+    t.equal((await store.channelHistory('stable')).length, 1)
+  })
+
+  t.test(`${driver}: a withdrawn release can be promoted again, and history keeps every step`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    await store.upsertChannel('stable', {}, 'tester')
+    await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
+    await store.promote('stable', '1.0.0', 'tester', () => {})
+    t.same(await store.withdraw('stable', '1.0.0', 'tester', 'bad migration'), { withdrawn: true })
+    t.same(await store.withdraw('stable', '1.0.0', 'tester', null), { withdrawn: false })
+    t.same(await store.promote('stable', '1.0.0', 'tester', () => {}), { promoted: true })
+    t.same((await store.channelHistory('stable')).map((e) => e.action), ['promote', 'withdraw', 'promote'])
+    t.same((await store.listMemberships('stable')).map((m) => m.state), ['active'])
+  })
+
+  t.test(`${driver}: syncing channel files twice writes once`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    const defs = [{ name: 'stable', description: 'prod', values: { a: 1 }, accepts: null, pollInterval: '1h' }]
+    t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [] })
+    t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'] })
+    t.equal((await database.db.select().from(auditLog)).length, 1)
+  })
+}
