@@ -12,11 +12,12 @@ import { canonicalJson, findForbiddenKey, type Values } from './values.js'
  */
 export function checkVersion (version: string): string {
   const parsed = semver.valid(version)
+  // semver.valid drops build metadata, so "+..." must be recognised before the round-trip check.
+  if (parsed !== null && version.includes('+') && version.slice(0, version.indexOf('+')) === parsed) {
+    throw new ChartcastError('VALIDATION_FAILED', `version "${version}" carries build metadata, which semver precedence ignores; publish it without "+..."`)
+  }
   if (parsed === null || parsed !== version) {
     throw new ChartcastError('VALIDATION_FAILED', `version "${version}" is not a strict semantic version (expected MAJOR.MINOR.PATCH, e.g. 1.4.0 or 2.0.0-rc.1)`)
-  }
-  if (version.includes('+')) {
-    throw new ChartcastError('VALIDATION_FAILED', `version "${version}" carries build metadata, which semver precedence ignores; publish it without "+..."`)
   }
   return version
 }

@@ -1,0 +1,88 @@
+import t from 'tap'
+import { checkEntitlement, checkLicenseValidity, defaultChannel, isEntitled, parseLicenseClaims, type LicenseClaims, type LicensePolicy, type RevocationSet } from '../../src/domain/license.js'
+
+const NOW = 1_700_000_000
+const open: LicensePolicy = { issuer: null, audience: null }
+const none: RevocationSet = { jtis: new Set(), subs: new Set() }
+const claims = (extra: Partial<LicenseClaims> = {}): LicenseClaims => ({ sub: 'cluster-1', exp: NOW + 60, channels: ['stable'], ...extra })
+
+t.test('parseLicenseClaims keeps the known claims of a well-formed payload', async (t) => {
+  const parsed = parseLicenseClaims({ sub: 's', exp: NOW, channels: ['a'], nbf: 1, iat: 2, jti: 'j', iss: 'i', aud: ['x'], channel: 'a', extra: 'ignored' })
+  t.same(parsed, { sub: 's', exp: NOW, channels: ['a'], nbf: 1, iat: 2, jti: 'j', iss: 'i', aud: ['x'], channel: 'a' })
+})
+
+t.test('parseLicenseClaims refuses payloads without the required claims', async (t) => {
+  const cases: Array<[string, unknown]> = [
+    ['array payload', []],
+    ['null payload', null],
+    ['no sub', { exp: NOW, channels: ['a'] }],
+    ['empty sub', { sub: '', exp: NOW, channels: ['a'] }],
+    ['no exp', { sub: 's', channels: ['a'] }],
+    ['string exp', { sub: 's', exp: '1', channels: ['a'] }],
+    ['no channels', { sub: 's', exp: NOW }],
+    ['empty channels', { sub: 's', exp: NOW, channels: [] }],
+    ['channels not strings', { sub: 's', exp: NOW, channels: [1] }],
+    ['channels a string', { sub: 's', exp: NOW, channels: 'stable' }],
+    ['nbf a string', { sub: 's', exp: NOW, channels: ['a'], nbf: 'x' }],
+    ['jti a number', { sub: 's', exp: NOW, channels: ['a'], jti: 5 }],
+    ['aud a number', { sub: 's', exp: NOW, channels: ['a'], aud: 5 }]
+  ]
+  for (const [name, payload] of cases) t.throws(() => parseLicenseClaims(payload), { code: 'LICENSE_INVALID' }, name)
+})
+
+t.test('a valid license passes the validity checks', async (t) => {
+  t.doesNotThrow(() => checkLicenseValidity(claims(), NOW, open, none))
+})
+
+t.test('a license is expired at exp and after it', async (t) => {
+  t.doesNotThrow(() => checkLicenseValidity(claims({ exp: NOW + 1 }), NOW, open, none))
+  t.throws(() => checkLicenseValidity(claims({ exp: NOW }), NOW, open, none), { code: 'LICENSE_EXPIRED' })
+  t.throws(() => checkLicenseValidity(claims({ exp: NOW - 100 }), NOW, open, none), { code: 'LICENSE_EXPIRED' })
+})
+
+t.test('a license is not yet valid before nbf and valid from it', async (t) => {
+  t.throws(() => checkLicenseValidity(claims({ nbf: NOW + 1 }), NOW, open, none), { code: 'LICENSE_NOT_YET_VALID' })
+  t.doesNotThrow(() => checkLicenseValidity(claims({ nbf: NOW }), NOW, open, none))
+})
+
+t.test('an issuer policy refuses other and missing issuers', async (t) => {
+  const policy = { issuer: 'https://vendor.example', audience: null }
+  t.doesNotThrow(() => checkLicenseValidity(claims({ iss: 'https://vendor.example' }), NOW, policy, none))
+  t.throws(() => checkLicenseValidity(claims({ iss: 'https://evil.example' }), NOW, policy, none), { code: 'LICENSE_INVALID', message: /issuer/ })
+  t.throws(() => checkLicenseValidity(claims(), NOW, policy, none), { code: 'LICENSE_INVALID' })
+})
+
+t.test('an audience policy accepts a string or an array containing it', async (t) => {
+  const policy = { issuer: null, audience: 'chartcast' }
+  t.doesNotThrow(() => checkLicenseValidity(claims({ aud: 'chartcast' }), NOW, policy, none))
+  t.doesNotThrow(() => checkLicenseValidity(claims({ aud: ['other', 'chartcast'] }), NOW, policy, none))
+  t.throws(() => checkLicenseValidity(claims({ aud: 'other' }), NOW, policy, none), { code: 'LICENSE_INVALID', message: /audience/ })
+  t.throws(() => checkLicenseValidity(claims(), NOW, policy, none), { code: 'LICENSE_INVALID' })
+})
+
+t.test('a license revoked by jti is refused; other jtis pass', async (t) => {
+  const revoked = { jtis: new Set(['j-1']), subs: new Set<string>() }
+  t.throws(() => checkLicenseValidity(claims({ jti: 'j-1' }), NOW, open, revoked), { code: 'LICENSE_REVOKED' })
+  t.doesNotThrow(() => checkLicenseValidity(claims({ jti: 'j-2' }), NOW, open, revoked))
+  t.doesNotThrow(() => checkLicenseValidity(claims(), NOW, open, revoked), 'no jti')
+})
+
+t.test('every license of a revoked sub is refused', async (t) => {
+  const revoked = { jtis: new Set<string>(), subs: new Set(['cluster-1']) }
+  t.throws(() => checkLicenseValidity(claims({ jti: 'any' }), NOW, open, revoked), { code: 'LICENSE_REVOKED' })
+  t.doesNotThrow(() => checkLicenseValidity(claims({ sub: 'cluster-2' }), NOW, open, revoked))
+})
+
+t.test('entitlement: named channels or the wildcard', async (t) => {
+  t.ok(isEntitled(claims({ channels: ['stable', 'beta'] }), 'beta'))
+  t.notOk(isEntitled(claims({ channels: ['stable'] }), 'beta'))
+  t.ok(isEntitled(claims({ channels: ['*'] }), 'anything'))
+  t.throws(() => checkEntitlement(claims({ channels: ['stable'] }), 'beta'), { code: 'CHANNEL_NOT_ENTITLED', message: /beta/ })
+})
+
+t.test('defaultChannel: the channel claim, else the first named channel, else null', async (t) => {
+  t.equal(defaultChannel(claims({ channel: 'beta', channels: ['stable', 'beta'] })), 'beta')
+  t.equal(defaultChannel(claims({ channels: ['stable', 'beta'] })), 'stable')
+  t.equal(defaultChannel(claims({ channels: ['*', 'dev'] })), 'dev')
+  t.equal(defaultChannel(claims({ channels: ['*'] })), null)
+})
