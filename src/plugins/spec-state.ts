@@ -26,7 +26,9 @@ function parseNotice (payload: string): ChangeNotice {
   try {
     const notice = JSON.parse(payload) as ChangeNotice
     if (typeof notice === 'object' && notice !== null && typeof notice.kind === 'string') return notice
-  } catch {}
+  } catch {
+    // An unreadable notice still says something changed: reload everything.
+  }
   return { kind: 'all' }
 }
 
