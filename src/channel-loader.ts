@@ -16,7 +16,14 @@ export function readChannelDir (dir: string): ChannelDefinition[] {
   const seen = new Map<string, string>()
   for (const entry of entries.filter((e) => /\.ya?ml$/.test(e)).sort()) {
     const file = path.join(dir, entry)
-    const definition = parseChannelFile(file, readFileSync(file, 'utf8'))
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (error) {
+      // fs messages (EISDIR, EACCES) do not name the file; start-up must say which one.
+      throw new ChannelFileError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    const definition = parseChannelFile(file, text)
     const previous = seen.get(definition.name)
     if (previous !== undefined) throw new ChannelFileError(file, `channel "${definition.name}" is also defined in ${previous}`)
     seen.set(definition.name, file)

@@ -66,6 +66,8 @@ export async function loadLicenseKeys (paths: string[]): Promise<LicenseKey[]> {
         keys.push({ kid: jwk.kid ?? null, alg, key: await importJWK({ ...jwk, alg }, alg), source: file })
       }
     } else {
+      // createPublicKey would quietly derive a public key from a private PEM; refuse it as the JWKS branch does.
+      if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new Error(`${file}: contains a private key; give the server public keys only`)
       let node: KeyObject
       try {
         node = createPublicKey(text)
