@@ -132,7 +132,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
       fastify.metrics.mutations.inc({ action: 'channel.withdraw' })
       await refresh(name)
     }
-    return await reply.code(204).send(null)
+    // No payload at all: `null` would be serialised as the four bytes "null".
+    return await reply.code(204).send(undefined as never)
   })
 
   fastify.get('/channels/:name/releases', {

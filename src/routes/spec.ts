@@ -94,7 +94,8 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
       if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
         record('spec', name, 'not_modified')
         metrics.notModified.inc({ endpoint: 'spec', channel: name })
-        return await reply.code(304).send(null)
+        // RFC 9110 15.4.5: a 304 has no content; `null` would be serialised as "null".
+        return await reply.code(304).send(undefined as never)
       }
       record('spec', name, 'ok')
       // The body is pre-serialized canonical JSON; fastify sends a string as is.
