@@ -9,6 +9,7 @@
  *   await server.publish('1.0.0'); await server.promote('stable', '1.0.0')
  *   server.listen() -> base URL of a real HTTP listener on 127.0.0.1 (ephemeral port)
  */
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
@@ -25,9 +26,46 @@ import path from 'node:path'
 
 export type Driver = 'pglite' | 'postgres'
 
-/** The drivers the storage and API tests run against: PGlite always, PostgreSQL when TEST_DATABASE_URL is set. */
+function configuredDatabaseUrl (): string | null {
+  const url = process.env.TEST_DATABASE_URL
+  return url === undefined || url === '' ? null : url
+}
+
+let dockerChecked: boolean | null = null
+
+/** True when a Docker engine answers (not merely a client on PATH, as on our machines). */
+function dockerReachable (): boolean {
+  if (dockerChecked === null) {
+    try {
+      execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 5_000 })
+      dockerChecked = true
+    } catch {
+      dockerChecked = false
+    }
+  }
+  return dockerChecked
+}
+
+/**
+ * The drivers the storage and API tests run against: PGlite always; PostgreSQL when
+ * TEST_DATABASE_URL is set, or else through testcontainers when a Docker engine answers.
+ */
 export function testDrivers (): Driver[] {
-  return process.env.TEST_DATABASE_URL !== undefined && process.env.TEST_DATABASE_URL !== '' ? ['pglite', 'postgres'] : ['pglite']
+  return configuredDatabaseUrl() !== null || dockerReachable() ? ['pglite', 'postgres'] : ['pglite']
+}
+
+let containerUrl: Promise<string> | null = null
+
+/** The PostgreSQL server throwaway databases are made on: TEST_DATABASE_URL, else one container per test process. */
+async function postgresBaseUrl (): Promise<string> {
+  const configured = configuredDatabaseUrl()
+  if (configured !== null) return configured
+  containerUrl ??= (async () => {
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql')
+    const container = await new PostgreSqlContainer('postgres:15-alpine').start()
+    return container.getConnectionUri()
+  })()
+  return await containerUrl
 }
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -56,10 +94,9 @@ export interface ThrowawayDatabase {
   drop (): Promise<void>
 }
 
-/** A new, empty PostgreSQL database on TEST_DATABASE_URL's server. */
+/** A new, empty PostgreSQL database on TEST_DATABASE_URL's server (or the test container). */
 export async function createThrowawayDatabase (): Promise<ThrowawayDatabase> {
-  const base = process.env.TEST_DATABASE_URL
-  if (base === undefined || base === '') throw new Error('TEST_DATABASE_URL is not set')
+  const base = await postgresBaseUrl()
   const name = `chartcast_t_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client({ connectionString: base })
   await admin.connect()
