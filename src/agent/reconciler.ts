@@ -119,7 +119,7 @@ export class Reconciler {
   async run (signal: AbortSignal): Promise<number> {
     let failures = 0
     let first = true
-    this.log.info({ event: 'started', release: this.config.release, namespace: this.config.namespace, source: this.config.fromFile === undefined ? 'server' : 'file' }, 'agent started')
+    this.log.info({ event: 'started', source: this.config.fromFile === undefined ? 'server' : 'file' }, 'agent started')
     while (!signal.aborted) {
       const report = await this.reconcile(signal)
       // Bad flags/files at startup should crash-loop visibly, not poll quietly forever;
