@@ -2,12 +2,13 @@
  * chartcast as one fastify plugin: external plugins first, then ours (database, state,
  * auth, metrics, parsers, problems), then the routes. `server.ts` only boots it.
  */
-import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import fastifySwagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import type { Config } from './config.js'
 import type { Database } from './db/index.js'
+import { ChartcastError, toProblem } from './errors.js'
 import type { LicenseKey } from './plugins/license-verifier.js'
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
@@ -47,7 +48,13 @@ export function fastifyOptions (config: Config): FastifyServerOptions {
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
-    routerOptions: { maxParamLength: 256 }
+    routerOptions: { maxParamLength: 256 },
+    // The router answers a bad URL encoding or an over-long path parameter itself, bypassing the
+    // error handler; without this those would be bare fastify JSON instead of problem documents.
+    frameworkErrors: (error, _request, reply) => {
+      const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 256 characters' : 'the URL is not validly percent-encoded'
+      void (reply as FastifyReply).code(400).type('application/problem+json').send(JSON.stringify(toProblem(new ChartcastError('VALIDATION_FAILED', detail))))
+    }
   }
 }
 

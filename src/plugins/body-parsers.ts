@@ -14,7 +14,8 @@ function refuseForbiddenKeys (value: unknown): unknown {
 }
 
 export default fp(async (fastify) => {
-  fastify.removeContentTypeParser(['application/json'])
+  // Fastify's built-in text/plain parser would let a text body through to validation (400); only JSON and YAML are spoken (415 otherwise).
+  fastify.removeContentTypeParser(['application/json', 'text/plain'])
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     let value: unknown
     try {
