@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { readChannelDir } from '../src/channel-loader.js'
 import { ChannelFileError } from '../src/domain/channel-file.js'
+import { buildTestServer, testDrivers, type TestServer } from './helpers/server.js'
 
 function scratch (t: { teardown (fn: () => void): void }, files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'chartcast-channels-'))
@@ -93,3 +94,27 @@ t.test('an unreadable entry (a directory named like a channel file) is refused, 
   mkdirSync(path.join(dir, 'sub.yaml'))
   t.throws(() => readChannelDir(dir), { name: 'ChannelFileError', message: `${path.join(dir, 'sub.yaml')}: cannot be read (EISDIR)` })
 })
+
+for (const driver of testDrivers()) {
+  t.test(`${driver}: start-up sync`, async (t) => {
+    t.test('start-up syncs the channel files into the database, idempotently', async (t) => {
+      const dir = scratch(t, { 'stable.yaml': 'name: stable\nvalues:\n  replicas: 3\npollInterval: 1h\n', 'beta.yaml': 'name: beta\naccepts: ">=1.0.0-0"\n' })
+      const s = await buildTestServer(t, { driver, env: { CHANNELS_DIR: dir } })
+      const channels = (await s.app.inject({ url: '/channels', headers: { authorization: `Bearer ${s.tokens.reader}` } })).json().channels
+      t.same(channels.map((c: { name: string }) => c.name), ['beta', 'stable'])
+      t.match(channels[1], { values: { replicas: 3 }, pollInterval: '1h', accepts: null })
+      const audit = async (server: TestServer) => (await server.app.inject({ url: '/audit', headers: { authorization: `Bearer ${server.tokens.admin}` } })).json().entries as Array<{ action: string, actor: string }>
+      const first = await audit(s)
+      t.same(first.map((e) => [e.action, e.actor]), [['channel.sync', 'sync:startup'], ['channel.sync', 'sync:startup']])
+      const again = await buildTestServer(t, { driver, database: s.database, env: { CHANNELS_DIR: dir } })
+      t.equal((await audit(again)).length, first.length, 'a second start changes nothing')
+    })
+
+    t.test('a broken channel file stops start-up, naming file and line, and nothing is half-loaded', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const dir = scratch(t, { 'alpha.yaml': 'name: alpha\n', 'beta.yaml': 'name: beta\ndescription: a\ndescription: b\n' })
+      await t.rejects(buildTestServer(t, { driver, database: s.database, env: { CHANNELS_DIR: dir } }), { name: 'ChannelFileError', message: `${path.join(dir, 'beta.yaml')}: line 3, column 1: ` })
+      t.same((await s.app.inject({ url: '/channels', headers: { authorization: `Bearer ${s.tokens.reader}` } })).json().channels, [], 'alpha was not written either')
+    })
+  })
+}
