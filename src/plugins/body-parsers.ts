@@ -7,7 +7,26 @@ import { findForbiddenKey } from '../domain/values.js'
 import { describeYamlError, parseUntrustedYaml, YamlInputError } from '../domain/yaml.js'
 import { ChartcastError } from '../errors.js'
 
+/**
+ * Helm values are a handful of levels deep. A body nested deeper is refused here, by an
+ * iterative walk, before any recursive one (key check, canonical JSON, merge) overflows the
+ * stack: a 20 kB body of "[[[[..." otherwise ended as a 500.
+ */
+export const MAX_BODY_DEPTH = 64
+
+function exceedsDepth (value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item
+    if (node === null || typeof node !== 'object') continue
+    if (depth > max) return true
+    for (const child of Object.values(node)) stack.push([child, depth + 1])
+  }
+  return false
+}
+
 function refuseForbiddenKeys (value: unknown): unknown {
+  if (exceedsDepth(value, MAX_BODY_DEPTH)) throw new ChartcastError('VALIDATION_FAILED', `request body is nested deeper than ${MAX_BODY_DEPTH} levels`)
   const forbidden = findForbiddenKey(value)
   if (forbidden !== null) throw new ChartcastError('FORBIDDEN_KEY', `the key "${forbidden}" is not allowed anywhere in a request body`)
   return value

@@ -175,6 +175,33 @@ for (const driver of testDrivers()) {
       t.same((await s.app.inject({ url: '/channels', headers: { authorization: `Bearer ${s.tokens.reader}` } })).json().channels, [])
     })
 
+    t.test('a deeply nested JSON body is 400 VALIDATION_FAILED, not a stack overflow', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      for (const depth of [65, 5000, 100_000]) {
+        const arrays = `{"version":"1.0.0","chart":${json(chart)},"values":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`
+        t.match(assertProblem(t, await post(s, arrays), 400, 'VALIDATION_FAILED').detail, /nested deeper than 64/)
+        const maps = `{"version":"1.0.0","chart":${json(chart)},"values":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`
+        assertProblem(t, await post(s, maps), 400, 'VALIDATION_FAILED')
+      }
+      await assertNothingStored(t, s)
+    })
+
+    t.test('a deeply nested YAML body is a 400, not a stack overflow', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      for (const depth of [65, 5000]) {
+        const res = await post(s, `version: 1.0.0\nchart: ${json(chart)}\nvalues: {a: ${'['.repeat(depth)}${']'.repeat(depth)}}\n`, 'application/yaml')
+        t.equal(res.statusCode, 400, res.body)
+        t.match(res.json().code, /^(VALIDATION_FAILED|MALFORMED_BODY)$/)
+      }
+      await assertNothingStored(t, s)
+    })
+
+    t.test('values nested 60 levels deep are still accepted', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const res = await post(s, `{"version":"1.0.0","chart":${json(chart)},"values":${'{"a":'.repeat(60)}1${'}'.repeat(60)}}`)
+      t.equal(res.statusCode, 201, res.body)
+    })
+
     t.test('an over-long path parameter is a 400 VALIDATION_FAILED problem', async (t) => {
       const s = await buildTestServer(t, { driver })
       const res = await s.app.inject({ url: `/releases/${'1'.repeat(300)}.0.0`, headers: { authorization: `Bearer ${s.tokens.reader}` } })
