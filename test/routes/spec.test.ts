@@ -140,6 +140,17 @@ for (const driver of testDrivers()) {
       t.equal((await pull(s, 'stable', license, { 'if-none-match': res.headers.etag as string }, '?version=1.0.0')).statusCode, 304)
     })
 
+    t.test('a pinned spec follows a change of the channel values', async (t) => {
+      const s = await seeded(t, { driver })
+      const license = await s.license()
+      const before = await pull(s, 'stable', license, {}, '?version=1.0.0')
+      t.same(before.json().values, { replicas: 1, tag: 'one' })
+      await s.putChannel('stable', { values: { replicas: 5 } })
+      const after = await pull(s, 'stable', license, {}, '?version=1.0.0')
+      t.same(after.json().values, { replicas: 5, tag: 'one' })
+      t.not(after.headers.etag, before.headers.etag)
+    })
+
     t.test('?version= of the head is the head spec', async (t) => {
       const s = await seeded(t, { driver })
       const license = await s.license()
