@@ -34,6 +34,8 @@ export class SpecCache {
   private readonly releases = new Map<string, ReleaseRow>()
   private readonly pinned = new Map<string, CompiledSpec>()
   private readonly generation = new Map<string, number>()
+  /** The newest refresh in flight per channel. */
+  private readonly refreshing = new Map<string, { generation: number, done: Promise<void> }>()
   private fullGeneration = 0
   loaded = false
 
@@ -49,6 +51,7 @@ export class SpecCache {
 
   async loadAll (): Promise<void> {
     const generation = ++this.fullGeneration
+    const channelGenerations = new Map(this.generation)
     const [rows, memberships] = await Promise.all([this.store.listChannels(), this.store.listMemberships()])
     const byChannel = new Map<string, ChannelReleaseRow[]>()
     for (const m of memberships) {
@@ -60,14 +63,42 @@ export class SpecCache {
     for (const row of rows) next.set(row.name, await this.buildState(row, byChannel.get(row.name) ?? []))
     // A newer full load started while this one ran: its result wins.
     if (generation !== this.fullGeneration) return
+    // A channel refreshed while this load ran may hold newer state than this load read: keep it.
+    for (const [name, g] of this.generation) {
+      if (channelGenerations.get(name) === g) continue
+      const current = this.channels.get(name)
+      if (current === undefined) next.delete(name)
+      else next.set(name, current)
+    }
     this.channels = next
     this.pinned.clear()
     this.loaded = true
   }
 
+  /**
+   * Returns once the channel's state as of this call is installed: a promotion's 2xx means this
+   * replica serves it. When a later refresh overtakes this one (the change's own NOTIFY, say),
+   * this one's result is dropped and the call waits for the later one instead.
+   */
   async refreshChannel (name: string): Promise<void> {
     const generation = (this.generation.get(name) ?? 0) + 1
     this.generation.set(name, generation)
+    const done = this.reloadChannel(name, generation)
+    this.refreshing.set(name, { generation, done })
+    try {
+      await done
+    } finally {
+      if (this.refreshing.get(name)?.generation === generation) this.refreshing.delete(name)
+    }
+    for (let waited = generation; ;) {
+      const latest = this.refreshing.get(name)
+      if (latest === undefined || latest.generation <= waited) break
+      waited = latest.generation
+      await latest.done.catch(() => {})
+    }
+  }
+
+  private async reloadChannel (name: string, generation: number): Promise<void> {
     const [row, memberships] = await Promise.all([this.store.getChannel(name), this.store.listMemberships(name)])
     // Refreshes of one channel can overlap; the one that started last read the newest state.
     if (this.generation.get(name) !== generation) return
