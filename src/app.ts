@@ -84,9 +84,13 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   })
   await fastify.register(authPlugin, { secret: opts.authSecret })
 
-  fastify.addHook('onResponse', async (request, reply) => {
+  // A callback hook (no promise per request), and the line is only built when it will be written.
+  fastify.addHook('onResponse', (request, reply, done) => {
     const level = reply.statusCode >= 500 ? 'warn' : 'debug'
-    request.log[level]({ method: request.method, url: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
+    if ((request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.(level) !== false) {
+      request.log[level]({ method: request.method, url: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
+    }
+    done()
   })
 
   const { rateLimitSpec, rateLimitApi, rateLimitWindowMs, anonymousChannel } = opts.config

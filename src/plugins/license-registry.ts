@@ -34,4 +34,23 @@ export class LicenseRegistry {
     checkEntitlement(claims, channel)
     return claims
   }
+
+  /**
+   * The hot path, without a promise: for a token whose signature was already verified, the same
+   * checks as authorize (time, issuer, audience, revocation, entitlement) on every call.
+   * Null when the token is not verified yet: then await authorize.
+   */
+  authorizeCached (token: string, channel: string): LicenseClaims | null {
+    const claims = this.authenticateCached(token)
+    if (claims !== null) checkEntitlement(claims, channel)
+    return claims
+  }
+
+  /** authenticate without a promise for an already verified token; null when it is not verified yet. */
+  authenticateCached (token: string): LicenseClaims | null {
+    const claims = this.verifier.cached(token)
+    if (claims === undefined) return null
+    checkLicenseValidity(claims, Math.floor(this.now() / 1000), this.policy, this.revoked)
+    return claims
+  }
 }

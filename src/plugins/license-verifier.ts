@@ -92,6 +92,17 @@ export class LicenseVerifier {
     return this.cache.size
   }
 
+  /**
+   * The cached outcome for a token, synchronously: its claims, or the cached refusal thrown;
+   * undefined when the token has not been verified yet (then call verify).
+   */
+  cached (token: string): LicenseClaims | undefined {
+    const hit = this.cache.get(token)
+    if (hit === undefined) return undefined
+    if ('claims' in hit) return hit.claims
+    throw hit.error
+  }
+
   /** Signature and shape. Permanent failures are cached too, so a bad token costs one verification. */
   async verify (token: string): Promise<LicenseClaims> {
     const hit = this.cache.get(token)

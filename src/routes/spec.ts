@@ -6,10 +6,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { defaultChannel } from '../domain/license.js'
+import { checkEntitlement, defaultChannel, type LicenseClaims } from '../domain/license.js'
 import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
+import type { ChannelState } from '../plugins/spec-cache.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { problemResponses } from './common.js'
 
@@ -51,24 +52,55 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
     metrics.pulls.inc({ endpoint, channel: specCache.get(channel) === undefined ? 'unknown' : channel, outcome })
   }
 
-  function headOrPinned (channel: string, version: string | undefined): CompiledSpec | Promise<CompiledSpec> {
+  function stateOf (channel: string): ChannelState {
     const state = specCache.get(channel)
     if (state === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
-    if (version !== undefined) return specCache.getPinned(state, checkVersion(version))
-    if (state.head === null) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel}" has no release yet`)
-    return state.head
+    return state
   }
 
-  fastify.addHook('onResponse', async (request, reply) => {
+  function headOf (channel: string): CompiledSpec {
+    const { head } = stateOf(channel)
+    if (head === null) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel}" has no release yet`)
+    return head
+  }
+
+  function headOrPinned (channel: string, version: string | undefined): CompiledSpec | Promise<CompiledSpec> {
+    return version === undefined ? headOf(channel) : specCache.getPinned(stateOf(channel), checkVersion(version))
+  }
+
+  // A callback hook: no promise per request.
+  fastify.addHook('onResponse', (request, reply, done) => {
     const endpoint = (request.routeOptions.config as { metricsEndpoint?: string }).metricsEndpoint
     if (endpoint !== undefined) metrics.pullDuration.observe({ endpoint }, reply.elapsedTime / 1000)
+    done()
   })
 
-  async function pull (endpoint: string, channel: string, run: () => Promise<FastifyReply>): Promise<FastifyReply> {
+  function failed (endpoint: string, channel: string, error: unknown): void {
+    record(endpoint, channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
+  }
+
+  function sendSpec (request: FastifyRequest, reply: FastifyReply, name: string, spec: CompiledSpec): void {
+    reply.header('etag', spec.etag).header('cache-control', 'private, no-cache').header('vary', 'Authorization')
+    if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
+    if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
+      record('spec', name, 'not_modified')
+      metrics.notModified.inc({ endpoint: 'spec', channel: name })
+      // RFC 9110 15.4.5: a 304 has no content; `null` would be serialised as "null".
+      reply.code(304).send(undefined as never)
+      return
+    }
+    record('spec', name, 'ok')
+    // The body is pre-serialized canonical JSON; fastify sends a string as is.
+    reply.type('application/json; charset=utf-8').send(spec.body as never)
+  }
+
+  /** A token seen for the first time (signature verification) or a pinned version: the async path. */
+  async function specAsync (request: FastifyRequest, reply: FastifyReply, name: string, version: string | undefined, token: string, authorized: boolean): Promise<void> {
     try {
-      return await run()
+      if (!authorized) await licenses.authorize(token, name)
+      sendSpec(request, reply, name, await headOrPinned(name, version))
     } catch (error) {
-      record(endpoint, channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
+      failed('spec', name, error)
       throw error
     }
   }
@@ -84,30 +116,44 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
       querystring: SpecQuery,
       response: { 200: Spec, 304: Type.Null(), ...problemResponses }
     }
-  }, async (request, reply) => {
+  }, (request, reply) => {
+    // The common case (a license already verified, the channel's head) is synchronous: no
+    // promise, no microtask. Time, revocation and entitlement are still checked on every call.
     const { name } = request.params
-    return await pull('spec', name, async () => {
-      await licenses.authorize(bearerLicense(request.headers.authorization), name)
-      const spec = await headOrPinned(name, request.query.version)
-      reply.header('etag', spec.etag).header('cache-control', 'private, no-cache').header('vary', 'Authorization')
-      if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
-      if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
-        record('spec', name, 'not_modified')
-        metrics.notModified.inc({ endpoint: 'spec', channel: name })
-        // RFC 9110 15.4.5: a 304 has no content; `null` would be serialised as "null".
-        return await reply.code(304).send(undefined as never)
-      }
-      record('spec', name, 'ok')
-      // The body is pre-serialized canonical JSON; fastify sends a string as is.
-      return await reply.type('application/json; charset=utf-8').send(spec.body as never)
-    })
+    try {
+      const token = bearerLicense(request.headers.authorization)
+      const authorized = licenses.authorizeCached(token, name) !== null
+      const { version } = request.query
+      if (!authorized || version !== undefined) return specAsync(request, reply, name, version, token, authorized)
+      sendSpec(request, reply, name, headOf(name))
+    } catch (error) {
+      failed('spec', name, error)
+      throw error
+    }
   })
+
+  function sendOperator (reply: FastifyReply, channel: string, spec: CompiledSpec): void {
+    record('operator', channel, 'ok')
+    reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache')
+      .type('application/json; charset=utf-8').send(spec.operatorBody as never)
+  }
+
+  /** The operator speaks Basic auth, so a 401 challenges for Basic. */
+  function basicChallenge (error: unknown): unknown {
+    return error instanceof ChartcastError && error.status === 401 ? new ChartcastError(error.code, error.detail, { 'www-authenticate': BASIC_CHALLENGE }) : error
+  }
+
+  function licenseChannel (claims: LicenseClaims): string {
+    const named = defaultChannel(claims)
+    if (named === null) throw new ChartcastError('CHANNEL_NOT_FOUND', 'the license names no channel (add a "channel" claim)')
+    return named
+  }
 
   /**
    * W&B operator compatibility. The operator sends Basic auth (user "license") and expects
    * exactly 200 with `{chart, values, metadata}`, so there is no 304 here.
    */
-  async function operatorChannel (request: FastifyRequest, reply: FastifyReply, version: string | undefined): Promise<FastifyReply> {
+  function operatorChannel (request: FastifyRequest, reply: FastifyReply, version: string | undefined): void | Promise<void> {
     const header = request.headers.authorization
     let channel: string
     if ((header === undefined || header.trim() === '') && opts.anonymousChannel !== null) {
@@ -118,23 +164,43 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
       }
       try {
         const token = basicLicense(header)
-        const claims = await licenses.authenticate(token)
-        const named = defaultChannel(claims)
-        if (named === null) throw new ChartcastError('CHANNEL_NOT_FOUND', 'the license names no channel (add a "channel" claim)')
-        channel = named
-        await licenses.authorize(token, channel)
+        const claims = licenses.authenticateCached(token)
+        // Not verified yet: the async path verifies the signature first.
+        if (claims === null) return operatorAsync(reply, token, version)
+        channel = licenseChannel(claims)
+        checkEntitlement(claims, channel)
       } catch (error) {
-        // The operator speaks Basic auth, so a 401 challenges for Basic.
-        if (error instanceof ChartcastError && error.status === 401) throw new ChartcastError(error.code, error.detail, { 'www-authenticate': BASIC_CHALLENGE })
-        throw error
+        throw basicChallenge(error)
       }
     }
-    return await pull('operator', channel, async () => {
-      const spec = await headOrPinned(channel, version)
-      record('operator', channel, 'ok')
-      return await reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache')
-        .type('application/json; charset=utf-8').send(spec.operatorBody as never)
-    })
+    if (version !== undefined) return operatorPinned(reply, channel, version)
+    try {
+      sendOperator(reply, channel, headOf(channel))
+    } catch (error) {
+      failed('operator', channel, error)
+      throw error
+    }
+  }
+
+  async function operatorAsync (reply: FastifyReply, token: string, version: string | undefined): Promise<void> {
+    let channel: string
+    try {
+      const claims = await licenses.authenticate(token)
+      channel = licenseChannel(claims)
+      await licenses.authorize(token, channel)
+    } catch (error) {
+      throw basicChallenge(error)
+    }
+    await operatorPinned(reply, channel, version)
+  }
+
+  async function operatorPinned (reply: FastifyReply, channel: string, version: string | undefined): Promise<void> {
+    try {
+      sendOperator(reply, channel, await headOrPinned(channel, version))
+    } catch (error) {
+      failed('operator', channel, error)
+      throw error
+    }
   }
 
   const operatorSchema = {
@@ -146,12 +212,12 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
   fastify.get('/api/v1/operator/channel', {
     config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'operator' },
     schema: { ...operatorSchema, summary: 'W&B operator compatible: the spec of the license\'s channel' }
-  }, async (request, reply) => await operatorChannel(request, reply, undefined))
+  }, (request, reply) => operatorChannel(request, reply, undefined))
 
   fastify.get('/api/v1/operator/channel/release/:version', {
     config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'operator' },
     schema: { ...operatorSchema, params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel' }
-  }, async (request, reply) => await operatorChannel(request, reply, request.params.version))
+  }, (request, reply) => operatorChannel(request, reply, request.params.version))
 }
 
 export default specRoutes
