@@ -78,17 +78,70 @@ export function wrapPglite (client: PGlite): Database {
   }
 }
 
+/**
+ * pg's query_timeout fails the query but keeps the connection, with the timed-out query still
+ * occupying it: the transaction's ROLLBACK then queues behind it and waits a second timeout,
+ * and the client goes back to the pool unusable. A query that timed out means the
+ * connection is not answering, so destroy it: what is queued fails at once, and the pool
+ * discards the client on release.
+ */
+function abandonConnectionOnTimeout (client: pg.PoolClient): void {
+  const abandon = (error: unknown): void => {
+    if (error instanceof Error && error.message === 'Query read timeout') client.connection.stream.destroy()
+  }
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown
+  ;(client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]): unknown => {
+    const last = args.length - 1
+    const callback = args[last]
+    if (typeof callback === 'function') {
+      args[last] = (error: unknown, result: unknown) => {
+        abandon(error)
+        ;(callback as (error: unknown, result: unknown) => void)(error, result)
+      }
+      return query(...args)
+    }
+    const result = query(...args)
+    if (result instanceof Promise) result.catch(abandon)
+    return result
+  }
+}
+
 function openPostgres (databaseUrl: string, onListenError?: (error: Error) => void): Database {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: 10,
+    // Also bounds the wait for a free pooled connection.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    // A dead server must fail queries quickly rather than hang a publish.
-    query_timeout: 15_000
+    // A dead or unreachable server must fail a request within seconds (503), not hang it:
+    // every query this server makes is small, so 5 s means the database is not answering.
+    query_timeout: 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000
   })
   // An idle client losing its connection emits here; without a listener it would crash the process.
   pool.on('error', (error) => onListenError?.(error))
+  const checkedOut = new WeakSet<pg.PoolClient>()
+  pool.on('acquire', (client) => checkedOut.add(client))
+  pool.on('release', (_error, client) => checkedOut.delete(client))
+  pool.on('connect', (client) => {
+    // A checked-out client (a transaction in progress) has no pool listener: its connection
+    // dropping would be an unhandled 'error' event and take the whole server down. The
+    // query in flight still fails with the error.
+    client.on('error', (error) => {
+      onListenError?.(error)
+      // drizzle's transaction() sends BEGIN before its try/finally, so a connection lost
+      // during BEGIN is never released: the pool slot leaks, and after `max` such failures
+      // the pool is exhausted for good. A dead connection is of no use to anyone: hand it
+      // back now (the pool discards it) and make the holder's own release a no-op.
+      if (checkedOut.has(client)) {
+        const release = client.release
+        client.release = () => {}
+        release(error)
+      }
+    })
+    abandonConnectionOnTimeout(client)
+  })
   const db = drizzlePg(pool, { schema }) as unknown as AppDatabase
   let listener: pg.Client | null = null
   let closed = false
@@ -98,7 +151,7 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
 
   async function connectListener (onChange: (payload: string) => void, onResync: () => void, attempt: number): Promise<void> {
     if (halted()) return
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000 })
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 })
     const retry = (error: Error) => {
       onListenError?.(error)
       client.removeAllListeners('error')

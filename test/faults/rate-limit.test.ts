@@ -1,0 +1,68 @@
+/**
+ * Rate limiting: spec pulls per license (RATE_LIMIT_SPEC) and publisher API calls per token
+ * (RATE_LIMIT_API), per RATE_LIMIT_WINDOW. Over the limit: 429 RATE_LIMITED problem with
+ * Retry-After; other licenses and tokens are not affected.
+ */
+import t, { type Test } from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import { buildTestServer } from '../helpers/server.js'
+
+function checkLimited (t: Test, res: LightMyRequestResponse, what: string): void {
+  t.equal(res.statusCode, 429, `${what}: 429`)
+  t.match(String(res.headers['content-type']), /^application\/problem\+json/, `${what}: problem+json`)
+  const retryAfter = Number(res.headers['retry-after'])
+  t.ok(retryAfter > 0 && retryAfter <= 60, `${what}: Retry-After within the 1m window (${res.headers['retry-after']})`)
+  t.match(res.json(), { code: 'RATE_LIMITED', status: 429 }, `${what}: code`)
+}
+
+const env = { RATE_LIMIT_SPEC: '5', RATE_LIMIT_API: '5', RATE_LIMIT_WINDOW: '1m' }
+
+t.test('spec pulls are limited per license', async (t) => {
+  const s = await buildTestServer(t, { env })
+  await s.putChannel('stable')
+  await s.publish('1.0.0')
+  await s.promote('stable', '1.0.0')
+  const first = await s.license({ sub: 'cluster-1' })
+  const second = await s.license({ sub: 'cluster-2' })
+  const pull = async (license: string, url = '/channels/stable/spec', etag?: string) => await s.app.inject({ url, headers: { authorization: `Bearer ${license}`, ...(etag !== undefined && { 'if-none-match': etag }) } })
+
+  const ok = await pull(first)
+  t.equal(ok.statusCode, 200)
+  // 304s count too: a poller that only ever gets 304s is still polling.
+  for (let i = 0; i < 4; i++) t.equal((await pull(first, '/channels/stable/spec', ok.headers.etag as string)).statusCode, 304, `pull ${i + 2} of 5`)
+  checkLimited(t, await pull(first), '6th pull')
+  checkLimited(t, await pull(first), '7th pull')
+
+  const other = await pull(second)
+  t.equal(other.statusCode, 200, 'another license is not affected')
+  t.equal(other.body, ok.body)
+
+  // The W&B-compatible endpoint is a spec endpoint too.
+  const basic = (license: string) => `Basic ${Buffer.from(`license:${license}`).toString('base64')}`
+  const third = await s.license({ sub: 'cluster-3', channels: ['stable'] })
+  for (let i = 0; i < 5; i++) t.equal((await s.app.inject({ url: '/api/v1/operator/channel', headers: { authorization: basic(third) } })).statusCode, 200)
+  checkLimited(t, await s.app.inject({ url: '/api/v1/operator/channel', headers: { authorization: basic(third) } }), 'operator endpoint, 6th pull')
+
+  // Health probes are never limited.
+  for (let i = 0; i < 10; i++) t.equal((await s.app.inject({ url: '/livez' })).statusCode, 200)
+})
+
+t.test('the publisher API is limited per token', async (t) => {
+  const s = await buildTestServer(t, { env })
+  const asReader = async () => await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${s.tokens.reader}` } })
+  for (let i = 0; i < 5; i++) t.equal((await asReader()).statusCode, 200, `call ${i + 1} of 5`)
+  checkLimited(t, await asReader(), '6th call')
+
+  // Another token is counted separately, writes included.
+  for (let i = 0; i < 5; i++) t.equal((await s.publish(`1.0.${i}`)).statusCode, 201, `publish ${i + 1} of 5`)
+  const sixth = await s.publish('1.0.5')
+  checkLimited(t, sixth, '6th publish')
+  const listed = await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${s.tokens.admin}` } })
+  t.equal(listed.statusCode, 200, 'the admin token is not affected')
+  t.same(listed.json().releases.map((r: { version: string }) => r.version), ['1.0.4', '1.0.3', '1.0.2', '1.0.1', '1.0.0'], 'the limited publish stored nothing')
+})
+
+t.test('a zero limit disables limiting', async (t) => {
+  const s = await buildTestServer(t, { env: { RATE_LIMIT_SPEC: '0', RATE_LIMIT_API: '0' } })
+  for (let i = 0; i < 20; i++) t.equal((await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${s.tokens.reader}` } })).statusCode, 200)
+})

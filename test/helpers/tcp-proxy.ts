@@ -1,0 +1,116 @@
+/**
+ * A stand-in for the network between a server and PostgreSQL: a TCP proxy on 127.0.0.1
+ * that forwards to the real database and can simulate an outage without touching the
+ * machine's PostgreSQL (other tests use it at the same time, so it is never stopped).
+ *
+ *   const proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 })
+ *   const url = proxy.rewrite(databaseUrl)    // same database, through the proxy
+ *   proxy.cut()        // drop every open connection and refuse new ones ("PostgreSQL is down")
+ *   proxy.cut('blackhole')   // freeze open connections and accept new ones that never answer ("network partition")
+ *   proxy.restore()    // let connections through again ("PostgreSQL is back")
+ */
+import net from 'node:net'
+
+export type CutMode = 'refuse' | 'blackhole'
+
+export interface TcpProxy {
+  readonly port: number
+  /** The same URL with host and port pointing at the proxy. */
+  rewrite (databaseUrl: string): string
+  cut (mode?: CutMode): void
+  restore (): void
+  /** Connections currently forwarded. */
+  readonly openConnections: number
+  close (): Promise<void>
+}
+
+interface Pair { client: net.Socket, upstream: net.Socket | null }
+
+export async function startTcpProxy (target: { host: string, port: number }): Promise<TcpProxy> {
+  let mode: 'pass' | CutMode = 'pass'
+  const pairs = new Set<Pair>()
+  /** Sockets accepted while blackholed: held open, never answered. */
+  const held = new Set<net.Socket>()
+
+  const drop = (pair: Pair): void => {
+    pairs.delete(pair)
+    // A reset, not a polite FIN: what a client sees when the server host goes away.
+    pair.client.resetAndDestroy()
+    pair.upstream?.resetAndDestroy()
+  }
+
+  const server = net.createServer((client) => {
+    client.on('error', () => {})
+    if (mode === 'refuse') {
+      client.resetAndDestroy()
+      return
+    }
+    if (mode === 'blackhole') {
+      held.add(client)
+      client.on('close', () => held.delete(client))
+      client.pause()
+      return
+    }
+    const pair: Pair = { client, upstream: null }
+    pairs.add(pair)
+    const upstream = net.connect(target.port, target.host)
+    pair.upstream = upstream
+    upstream.on('error', () => drop(pair))
+    client.on('close', () => drop(pair))
+    upstream.on('close', () => drop(pair))
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('proxy has no port')
+  const port = address.port
+
+  return {
+    port,
+    get openConnections () { return pairs.size },
+    rewrite (databaseUrl) {
+      const url = new URL(databaseUrl)
+      url.hostname = '127.0.0.1'
+      url.port = String(port)
+      return url.toString()
+    },
+    cut (next = 'refuse') {
+      mode = next
+      for (const pair of [...pairs]) {
+        if (next === 'refuse') {
+          drop(pair)
+        } else {
+          // Nothing moves in either direction any more, but neither side learns why.
+          pair.client.unpipe(pair.upstream!)
+          pair.upstream!.unpipe(pair.client)
+          pair.client.pause()
+          pair.upstream!.pause()
+        }
+      }
+    },
+    restore () {
+      // Connections frozen by a partition are beyond saving (a real one would time out
+      // on both ends); drop them so clients reconnect.
+      for (const pair of [...pairs]) if (mode === 'blackhole') drop(pair)
+      for (const socket of [...held]) socket.resetAndDestroy()
+      held.clear()
+      mode = 'pass'
+    },
+    close: async () => {
+      for (const pair of [...pairs]) drop(pair)
+      for (const socket of [...held]) socket.resetAndDestroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
+/** Host and port of a postgres:// URL (default port 5432). */
+export function targetOf (databaseUrl: string): { host: string, port: number } {
+  const url = new URL(databaseUrl)
+  return { host: url.hostname === '' ? '127.0.0.1' : url.hostname, port: url.port === '' ? 5432 : Number(url.port) }
+}
