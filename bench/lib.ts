@@ -1,20 +1,19 @@
 /**
  * Bench building blocks: an app instance built the way `startServer` builds it (same plugin,
  * same fastify options), throwaway PostgreSQL databases, seeding and license minting.
- * Modelled on test/helpers/server.ts, deliberately not importing test code.
+ * Modelled on test/helpers/server.ts; shares only its throwaway-database helper.
  */
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
-import pg from 'pg'
 import app, { fastifyOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/index.js'
 import { normaliseRelease } from '../src/domain/release.js'
 import { issueLicense, type LicenseKeyPair } from '../src/license-tools.js'
 import { loadLicenseKeys } from '../src/plugins/license-verifier.js'
+import { createDatabaseNextTo, type ThrowawayDatabase } from '../test/helpers/throwaway-database.js'
 
 export const ISSUER = 'https://licenses.bench.example'
 export const AUDIENCE = 'chartcast-bench'
@@ -92,32 +91,11 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
   return bench
 }
 
-export interface ThrowawayDatabase { url: string, drop (): Promise<void> }
+export type { ThrowawayDatabase }
 
 /** A new empty database next to DATABASE_URL's; drop() removes it (WITH FORCE). */
 export async function createThrowawayDatabase (base: string): Promise<ThrowawayDatabase> {
-  const name = `chartcast_bench_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  try {
-    await admin.query(`CREATE DATABASE ${name}`)
-  } finally {
-    await admin.end()
-  }
-  const url = new URL(base)
-  url.pathname = '/' + name
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: base })
-      await client.connect()
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      } finally {
-        await client.end()
-      }
-    }
-  }
+  return await createDatabaseNextTo(base, 'chartcast_bench')
 }
 
 export function channelName (i: number): string {

@@ -12,11 +12,11 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
-import pg from 'pg'
 import app, { fastifyOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'drizzle-orm'
+import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-database.js'
 import { openDatabase, wrapPglite, type Database } from '../../src/db/index.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
@@ -89,36 +89,11 @@ async function freshSharedPglite (): Promise<Database> {
   return database
 }
 
-export interface ThrowawayDatabase {
-  url: string
-  drop (): Promise<void>
-}
+export type { ThrowawayDatabase }
 
 /** A new, empty PostgreSQL database on TEST_DATABASE_URL's server (or the test container). */
 export async function createThrowawayDatabase (): Promise<ThrowawayDatabase> {
-  const base = await postgresBaseUrl()
-  const name = `chartcast_t_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({ connectionString: base })
-  await admin.connect()
-  try {
-    await admin.query(`CREATE DATABASE ${name}`)
-  } finally {
-    await admin.end()
-  }
-  const url = new URL(base)
-  url.pathname = '/' + name
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: base })
-      await client.connect()
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      } finally {
-        await client.end()
-      }
-    }
-  }
+  return await createDatabaseNextTo(await postgresBaseUrl(), 'chartcast_t')
 }
 
 export interface TestServerOptions {

@@ -1,17 +1,6 @@
-import t, { type Test } from 'tap'
-import type { LightMyRequestResponse } from 'fastify'
+import t from 'tap'
 import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
-
-function assertProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, res.body)
-  t.match(res.headers['content-type'], /^application\/problem\+json/)
-  const body = res.json() as Record<string, unknown>
-  t.equal(body.code, code)
-  t.equal(body.status, status)
-  return body
-}
-
-const auth = (token: string) => ({ authorization: `Bearer ${token}` })
+import { assertProblem, auth } from '../helpers/problem.js'
 
 interface Entry { id: number, at: string, actor: string, action: string, target: string, detail: Record<string, unknown> }
 

@@ -1,17 +1,8 @@
 /** Publisher tokens and roles (reader < publisher < admin) on every protected route. */
 import t, { type Test } from 'tap'
-import type { LightMyRequestResponse } from 'fastify'
 import { createHmac } from 'node:crypto'
 import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
-
-function assertProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, res.body)
-  t.match(res.headers['content-type'], /^application\/problem\+json/)
-  const body = res.json() as Record<string, unknown>
-  t.equal(body.code, code)
-  t.equal(body.status, status)
-  return body
-}
+import { assertProblem } from '../helpers/problem.js'
 
 type Role = 'reader' | 'publisher' | 'admin'
 const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.1.0' }

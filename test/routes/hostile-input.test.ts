@@ -2,17 +2,7 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
-
-function assertProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, res.body)
-  t.match(res.headers['content-type'], /^application\/problem\+json/)
-  const body = res.json() as Record<string, unknown>
-  t.equal(body.code, code)
-  t.equal(body.status, status)
-  t.type(body.detail, 'string')
-  t.notMatch(res.body, /at .*\.ts:\d+|node_modules|SELECT|INSERT/i, 'no stack trace or SQL')
-  return body
-}
+import { assertProblem } from '../helpers/problem.js'
 
 const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.1.0' }
 

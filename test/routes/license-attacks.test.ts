@@ -4,16 +4,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { createHmac } from 'node:crypto'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { buildTestServer, testDrivers, type TestServer, type TestServerOptions } from '../helpers/server.js'
-
-function assertProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, res.body)
-  t.match(res.headers['content-type'], /^application\/problem\+json/)
-  const body = res.json() as Record<string, unknown>
-  t.equal(body.code, code)
-  t.equal(body.status, status)
-  if (status === 401) t.ok(res.headers['www-authenticate'], 'a 401 carries WWW-Authenticate')
-  return body
-}
+import { assertProblem } from '../helpers/problem.js'
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)

@@ -1,19 +1,7 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
-
-function assertProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, res.body)
-  t.match(res.headers['content-type'], /^application\/problem\+json/)
-  const body = res.json() as Record<string, unknown>
-  t.equal(body.code, code)
-  t.equal(body.status, status)
-  t.type(body.title, 'string')
-  t.type(body.detail, 'string')
-  return body
-}
-
-const auth = (token: string) => ({ authorization: `Bearer ${token}` })
+import { assertProblem, auth } from '../helpers/problem.js'
 
 async function revoke (s: TestServer, payload: unknown, token = s.tokens.admin): Promise<LightMyRequestResponse> {
   return await s.app.inject({ method: 'POST', url: '/licenses/revocations', headers: auth(token), payload: payload as Record<string, unknown> })

@@ -1,17 +1,7 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestServer, testDrivers, type TestServer, type TestServerOptions } from '../helpers/server.js'
-
-function assertProblem (t: Test, res: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
-  t.equal(res.statusCode, status, res.body)
-  t.match(res.headers['content-type'], /^application\/problem\+json/)
-  const body = res.json() as Record<string, unknown>
-  t.equal(body.code, code)
-  t.equal(body.status, status)
-  t.type(body.title, 'string')
-  t.type(body.detail, 'string')
-  return body
-}
+import { assertProblem } from '../helpers/problem.js'
 
 const basic = (user: string, password: string) => ({ authorization: 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64') })
 const OPERATOR = '/api/v1/operator/channel'
