@@ -159,10 +159,10 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
     if ((header === undefined || header.trim() === '') && opts.anonymousChannel !== null) {
       channel = opts.anonymousChannel
     } else {
-      if (header === undefined || header.trim() === '') {
-        throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password', { 'www-authenticate': BASIC_CHALLENGE })
-      }
       try {
+        if (header === undefined || header.trim() === '') {
+          throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password')
+        }
         const token = basicLicense(header)
         const claims = licenses.authenticateCached(token)
         // Not verified yet: the async path verifies the signature first.
@@ -170,6 +170,8 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
         channel = licenseChannel(claims)
         checkEntitlement(claims, channel)
       } catch (error) {
+        // The channel is not known before the license is: refusals count under "unknown".
+        failed('operator', '', error)
         throw basicChallenge(error)
       }
     }
@@ -189,6 +191,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
       channel = licenseChannel(claims)
       await licenses.authorize(token, channel)
     } catch (error) {
+      failed('operator', '', error)
       throw basicChallenge(error)
     }
     await operatorPinned(reply, channel, version)
