@@ -24,9 +24,7 @@ export class LicenseRegistry {
 
   /** Verifies a token and checks it is currently valid; entitlement is checked separately. */
   async authenticate (token: string): Promise<LicenseClaims> {
-    const claims = await this.verifier.verify(token)
-    checkLicenseValidity(claims, Math.floor(this.now() / 1000), this.policy, this.revoked)
-    return claims
+    return this.checkValidity(await this.verifier.verify(token))
   }
 
   async authorize (token: string, channel: string): Promise<LicenseClaims> {
@@ -49,7 +47,11 @@ export class LicenseRegistry {
   /** authenticate without a promise for an already verified token; null when it is not verified yet. */
   authenticateCached (token: string): LicenseClaims | null {
     const claims = this.verifier.cached(token)
-    if (claims === undefined) return null
+    return claims === undefined ? null : this.checkValidity(claims)
+  }
+
+  /** Time window, issuer, audience and revocation: decided on every request, never cached. */
+  private checkValidity (claims: LicenseClaims): LicenseClaims {
     checkLicenseValidity(claims, Math.floor(this.now() / 1000), this.policy, this.revoked)
     return claims
   }

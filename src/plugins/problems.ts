@@ -25,6 +25,11 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   return false
 }
 
+/** Other 4xx errors raised by fastify or its plugins, by status. */
+const CODE_FOR_CLIENT_STATUS: Partial<Record<number, ErrorCode>> = {
+  401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE'
+}
+
 function fromFastifyError (error: FastifyError): ChartcastError | null {
   if (error instanceof ChartcastError) return error
   if (error.validation !== undefined) return new ChartcastError('VALIDATION_FAILED', error.message)
@@ -42,7 +47,7 @@ function fromFastifyError (error: FastifyError): ChartcastError | null {
     return new ChartcastError('RATE_LIMITED', 'too many requests; retry after the time in Retry-After')
   }
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-    const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 405 ? 'METHOD_NOT_ALLOWED' : error.statusCode === 401 ? 'UNAUTHORIZED' : error.statusCode === 403 ? 'FORBIDDEN' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'MALFORMED_BODY'
+    const code = CODE_FOR_CLIENT_STATUS[error.statusCode] ?? 'MALFORMED_BODY'
     return new ChartcastError(code, error.code?.startsWith('FST_') === true ? error.message : 'the request cannot be processed')
   }
   return null

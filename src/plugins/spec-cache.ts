@@ -28,6 +28,21 @@ function boundedSet<K, V> (map: Map<K, V>, key: K, value: V, max: number): void 
   map.set(key, value)
 }
 
+/** Memberships grouped per channel (Map.groupBy needs Node 21). */
+export function groupByChannel (memberships: ChannelReleaseRow[]): Map<string, ChannelReleaseRow[]> {
+  const byChannel = new Map<string, ChannelReleaseRow[]>()
+  for (const m of memberships) {
+    const list = byChannel.get(m.channel)
+    if (list === undefined) byChannel.set(m.channel, [m])
+    else list.push(m)
+  }
+  return byChannel
+}
+
+function compileFor (channel: ChannelRow, release: ReleaseRow): CompiledSpec {
+  return compileSpec({ name: channel.name, values: channel.values, pollInterval: channel.pollInterval }, { version: release.version, chart: chartOf(release), values: release.values })
+}
+
 export class SpecCache {
   private channels = new Map<string, ChannelState>()
   /** Releases are immutable, so a cached row never goes stale. */
@@ -53,12 +68,7 @@ export class SpecCache {
     const generation = ++this.fullGeneration
     const channelGenerations = new Map(this.generation)
     const [rows, memberships] = await Promise.all([this.store.listChannels(), this.store.listMemberships()])
-    const byChannel = new Map<string, ChannelReleaseRow[]>()
-    for (const m of memberships) {
-      const list = byChannel.get(m.channel) ?? []
-      list.push(m)
-      byChannel.set(m.channel, list)
-    }
+    const byChannel = groupByChannel(memberships)
     const next = new Map<string, ChannelState>()
     for (const row of rows) next.set(row.name, await this.buildState(row, byChannel.get(row.name) ?? []))
     // A newer full load started while this one ran: its result wins.
@@ -124,8 +134,7 @@ export class SpecCache {
     const key = `${state.row.name}@${version}`
     const hit = this.pinned.get(key)
     if (hit !== undefined) return hit
-    const release = await this.loadRelease(version)
-    const spec = compileSpec({ name: state.row.name, values: state.row.values, pollInterval: state.row.pollInterval }, { version, chart: chartOf(release), values: release.values })
+    const spec = compileFor(state.row, await this.loadRelease(version))
     boundedSet(this.pinned, key, spec, MAX_PINNED_SPECS)
     return spec
   }
@@ -134,9 +143,7 @@ export class SpecCache {
     const headVersion = selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
     const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
     if (headVersion === null) return { row, active, head: null }
-    const release = await this.loadRelease(headVersion)
-    const head = compileSpec({ name: row.name, values: row.values, pollInterval: row.pollInterval }, { version: release.version, chart: chartOf(release), values: release.values })
-    return { row, active, head }
+    return { row, active, head: compileFor(row, await this.loadRelease(headVersion)) }
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {

@@ -7,6 +7,7 @@ import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput
 import type { ChannelReleaseRow } from '../db/schema.js'
 import { bearerSecurity, problemResponses } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
+import { groupByChannel } from '../plugins/spec-cache.js'
 
 const NameParams = Type.Object({ name: ChannelName })
 
@@ -65,7 +66,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     }
   }, async () => {
     const [rows, memberships] = await Promise.all([fastify.store.listChannels(), fastify.store.listMemberships()])
-    return { channels: rows.map((row) => presentChannel(row, headOf(memberships.filter((m) => m.channel === row.name)))) }
+    const byChannel = groupByChannel(memberships)
+    return { channels: rows.map((row) => presentChannel(row, headOf(byChannel.get(row.name) ?? []))) }
   })
 
   fastify.get('/channels/:name', {
