@@ -4,6 +4,7 @@
  */
 import { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Duplex } from 'node:stream'
 import fastifySwagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import type { Config } from './config.js'
@@ -35,6 +36,25 @@ export interface AppOptions {
   now?: () => number
 }
 
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (headers over 16 kB, a
+ * request that never completes, bytes that are not HTTP) answered as problem documents too,
+ * not as fastify's default plain JSON.
+ */
+function answerClientError (error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  if (socket.writable) {
+    const problem = error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ChartcastError('HEADERS_TOO_LARGE', 'request headers exceed 16 kB; a license is a few hundred bytes')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ChartcastError('REQUEST_TIMEOUT', 'the request was not received in time')
+        : new ChartcastError('MALFORMED_REQUEST', 'the request is not valid HTTP')
+    const body = JSON.stringify(toProblem(problem))
+    socket.write(`HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(error)
+}
+
 /** Options that must be fixed when the fastify instance is created. */
 export function fastifyOptions (config: Config): FastifyServerOptions {
   return {
@@ -47,6 +67,7 @@ export function fastifyOptions (config: Config): FastifyServerOptions {
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     routerOptions: { maxParamLength: 256 },
     // The router answers a bad URL encoding or an over-long path parameter itself, bypassing the
