@@ -142,7 +142,7 @@ export async function crashScenario (t: Test, databaseEnv: Record<string, string
     // Whether a publish is in flight at the instant of the kill is a race the test cannot
     // force; when none was, there is nothing to retry and this run says so instead of failing.
     if (unacked.length === 0) {
-      t.skip('no publish was in flight when the kill landed this run; nothing to retry')
+      t.comment('no publish was in flight when the kill landed this run; nothing to retry')
       return
     }
     for (const version of unacked) {
