@@ -22,7 +22,8 @@ import channelsRoutes from './routes/channels.js'
 import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
-import specRoutes, { licenseRateKey } from './routes/spec.js'
+import specRoutes from './routes/spec.js'
+import { tokenRateKey } from './routes/common.js'
 
 export interface AppOptions {
   config: Config
@@ -92,13 +93,13 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
       }
     }
   })
+  // The publisher API's limit per token. (The spec endpoints have their own, lighter limiter.)
   await fastify.register(rateLimit, {
     global: false,
-    // The in-memory store keeps this many keys (licenses/tokens) per window; the plugin's
-    // default of 5,000 silently stops limiting once more licenses than that are active.
-    cache: 200_000,
-    // The x-ratelimit-* headers go on 429 answers only: three extra headers on every pull
-    // cost measurable time on the hot path (bench/README.md) and pollers ignore them.
+    // The in-memory store keeps this many keys (tokens, addresses) per window; past the plugin's
+    // default of 5,000 it evicts, and an evicted key's count starts again from zero.
+    cache: 50_000,
+    // The x-ratelimit-* headers go on 429 answers only, as on the spec endpoints.
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false }
   })
 
@@ -123,8 +124,9 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   })
 
   const { rateLimitSpec, rateLimitApi, rateLimitWindowMs, anonymousChannel } = opts.config
-  const specRateLimit = rateLimitSpec === 0 ? false : { max: rateLimitSpec, timeWindow: rateLimitWindowMs, keyGenerator: licenseRateKey }
-  const apiRateLimit = rateLimitApi === 0 ? false : { max: rateLimitApi, timeWindow: rateLimitWindowMs, keyGenerator: licenseRateKey }
+  // The spec endpoints count per license without @fastify/rate-limit (src/plugins/spec-rate-limiter.ts).
+  const specRateLimit = rateLimitSpec === 0 ? null : { limit: rateLimitSpec, windowMs: rateLimitWindowMs }
+  const apiRateLimit = rateLimitApi === 0 ? false : { max: rateLimitApi, timeWindow: rateLimitWindowMs, keyGenerator: tokenRateKey }
 
   await fastify.register(healthRoutes)
   await fastify.register(specRoutes, { specRateLimit, anonymousChannel })

@@ -1,4 +1,5 @@
 /** Response schemas shared by the routes: every error status answers a problem document. */
+import type { FastifyRequest } from 'fastify'
 import { Problem } from '../schemas.js'
 
 export const problemResponses = {
@@ -6,3 +7,9 @@ export const problemResponses = {
 }
 
 export const bearerSecurity = [{ publisherToken: [] }]
+
+/** Publisher API rate-limit key: the token's tail (its signature) identifies a token without storing long keys. */
+export function tokenRateKey (request: FastifyRequest): string {
+  const header = request.headers.authorization
+  return header === undefined ? `ip:${request.ip}` : `token:${header.slice(-64)}`
+}

@@ -11,6 +11,8 @@ import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import type { ChannelState } from '../plugins/spec-cache.js'
+import { SpecRateLimiter } from '../plugins/spec-rate-limiter.js'
+import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { problemResponses } from './common.js'
 
@@ -39,17 +41,12 @@ export function basicLicense (header: string): string {
   return token
 }
 
-/** Rate-limit key: the token's tail (its signature) identifies a license without storing 8 kB keys. */
-export function licenseRateKey (request: FastifyRequest): string {
-  const header = request.headers.authorization
-  return header === undefined ? `ip:${request.ip}` : `lic:${header.slice(-64)}`
-}
-
-const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, anonymousChannel: string | null }> = async (fastify, opts) => {
+const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
   const { specCache, licenses, metrics } = fastify
+  const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
 
   function record (endpoint: string, channel: string, outcome: string): void {
-    metrics.pulls.inc({ endpoint, channel: specCache.get(channel) === undefined ? 'unknown' : channel, outcome })
+    metrics.pulls.add(endpoint, specCache.get(channel) === undefined ? 'unknown' : channel, outcome)
   }
 
   function stateOf (channel: string): ChannelState {
@@ -84,7 +81,6 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
     if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
     if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
       record('spec', name, 'not_modified')
-      metrics.notModified.inc({ endpoint: 'spec', channel: name })
       // RFC 9110 15.4.5: a 304 has no content; `null` would be serialised as "null".
       reply.code(304).send(undefined as never)
       return
@@ -97,7 +93,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
   /** A token seen for the first time (signature verification) or a pinned version: the async path. */
   async function specAsync (request: FastifyRequest, reply: FastifyReply, name: string, version: string | undefined, token: string, authorized: boolean): Promise<void> {
     try {
-      if (!authorized) await licenses.authorize(token, name)
+      if (!authorized) limiter?.countLicense(await licenses.authorize(token, name))
       sendSpec(request, reply, name, await headOrPinned(name, version))
     } catch (error) {
       failed('spec', name, error)
@@ -106,7 +102,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
   }
 
   fastify.get('/channels/:name/spec', {
-    config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'spec' },
+    config: { metricsEndpoint: 'spec' },
     schema: {
       summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
       description: 'License as `Authorization: Bearer <jwt>`. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint.',
@@ -122,9 +118,12 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
     const { name } = request.params
     try {
       const token = bearerLicense(request.headers.authorization)
-      const authorized = licenses.authorizeCached(token, name) !== null
+      const claims = licenses.authorizeCached(token, name)
+      // Counted once the license is known to be valid: refusals are cached and cheap, and a
+      // token seen for the first time is counted after its verification (specAsync).
+      if (claims !== null) limiter?.countLicense(claims)
       const { version } = request.query
-      if (!authorized || version !== undefined) return specAsync(request, reply, name, version, token, authorized)
+      if (claims === null || version !== undefined) return specAsync(request, reply, name, version, token, claims !== null)
       sendSpec(request, reply, name, headOf(name))
     } catch (error) {
       failed('spec', name, error)
@@ -156,6 +155,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
   function operatorChannel (request: FastifyRequest, reply: FastifyReply, version: string | undefined): void | Promise<void> {
     const header = request.headers.authorization
     let channel: string
+    let license: LicenseClaims | null = null
     if ((header === undefined || header.trim() === '') && opts.anonymousChannel !== null) {
       channel = opts.anonymousChannel
     } else {
@@ -164,19 +164,22 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
           throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password')
         }
         const token = basicLicense(header)
-        const claims = licenses.authenticateCached(token)
+        license = licenses.authenticateCached(token)
         // Not verified yet: the async path verifies the signature first.
-        if (claims === null) return operatorAsync(reply, token, version)
-        channel = licenseChannel(claims)
-        checkEntitlement(claims, channel)
+        if (license === null) return operatorAsync(request, reply, token, version)
+        channel = licenseChannel(license)
+        checkEntitlement(license, channel)
       } catch (error) {
         // The channel is not known before the license is: refusals count under "unknown".
         failed('operator', '', error)
         throw basicChallenge(error)
       }
     }
-    if (version !== undefined) return operatorPinned(reply, channel, version)
     try {
+      // A license counts against its own window; an anonymous pull against its address's.
+      if (license === null) limiter?.countAddress(request.ip)
+      else limiter?.countLicense(license)
+      if (version !== undefined) return operatorPinned(reply, channel, version)
       sendOperator(reply, channel, headOf(channel))
     } catch (error) {
       failed('operator', channel, error)
@@ -184,15 +187,22 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
     }
   }
 
-  async function operatorAsync (reply: FastifyReply, token: string, version: string | undefined): Promise<void> {
+  async function operatorAsync (request: FastifyRequest, reply: FastifyReply, token: string, version: string | undefined): Promise<void> {
     let channel: string
+    let license: LicenseClaims
     try {
       const claims = await licenses.authenticate(token)
       channel = licenseChannel(claims)
-      await licenses.authorize(token, channel)
+      license = await licenses.authorize(token, channel)
     } catch (error) {
       failed('operator', '', error)
       throw basicChallenge(error)
+    }
+    try {
+      limiter?.countLicense(license)
+    } catch (error) {
+      failed('operator', channel, error)
+      throw error
     }
     await operatorPinned(reply, channel, version)
   }
@@ -213,12 +223,12 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: object | false, ano
   }
 
   fastify.get('/api/v1/operator/channel', {
-    config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'operator' },
+    config: { metricsEndpoint: 'operator' },
     schema: { ...operatorSchema, summary: 'W&B operator compatible: the spec of the license\'s channel' }
   }, (request, reply) => operatorChannel(request, reply, undefined))
 
   fastify.get('/api/v1/operator/channel/release/:version', {
-    config: { rateLimit: opts.specRateLimit, metricsEndpoint: 'operator' },
+    config: { metricsEndpoint: 'operator' },
     schema: { ...operatorSchema, params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel' }
   }, (request, reply) => operatorChannel(request, reply, request.params.version))
 }

@@ -13,6 +13,7 @@ function checkLimited (t: Test, res: LightMyRequestResponse, what: string): void
   const retryAfter = Number(res.headers['retry-after'])
   t.ok(retryAfter > 0 && retryAfter <= 60, `${what}: Retry-After within the 1m window (${res.headers['retry-after']})`)
   t.match(res.json(), { code: 'RATE_LIMITED', status: 429 }, `${what}: code`)
+  t.equal(res.headers['x-ratelimit-remaining'], '0', `${what}: x-ratelimit-remaining`)
 }
 
 const env = { RATE_LIMIT_SPEC: '5', RATE_LIMIT_API: '5', RATE_LIMIT_WINDOW: '1m' }
@@ -43,8 +44,29 @@ t.test('spec pulls are limited per license', async (t) => {
   for (let i = 0; i < 5; i++) t.equal((await s.app.inject({ url: '/api/v1/operator/channel', headers: { authorization: basic(third) } })).statusCode, 200)
   checkLimited(t, await s.app.inject({ url: '/api/v1/operator/channel', headers: { authorization: basic(third) } }), 'operator endpoint, 6th pull')
 
+  // Pinned versions count against the same window.
+  const fourth = await s.license({ sub: 'cluster-4' })
+  for (let i = 0; i < 5; i++) t.equal((await pull(fourth, i % 2 === 0 ? '/channels/stable/spec?version=1.0.0' : '/channels/stable/spec')).statusCode, 200)
+  checkLimited(t, await pull(fourth, '/channels/stable/spec?version=1.0.0'), 'pinned version, 6th pull')
+
+  // Refusals show in the pull metrics.
+  const metrics = await s.app.inject({ url: '/metrics' })
+  t.match(metrics.body, /chartcast_spec_pulls_total\{endpoint="spec",channel="stable",outcome="RATE_LIMITED"\} 3/, 'spec 429s counted')
+  t.match(metrics.body, /chartcast_spec_pulls_total\{endpoint="operator",channel="stable",outcome="RATE_LIMITED"\} 1/, 'operator 429s counted')
+
   // Health probes are never limited.
   for (let i = 0; i < 10; i++) t.equal((await s.app.inject({ url: '/livez' })).statusCode, 200)
+})
+
+t.test('anonymous operator pulls (ANONYMOUS_CHANNEL) are limited per client address', async (t) => {
+  const s = await buildTestServer(t, { env: { ...env, ANONYMOUS_CHANNEL: 'stable' } })
+  await s.putChannel('stable')
+  await s.publish('1.0.0')
+  await s.promote('stable', '1.0.0')
+  const anonymous = async (remoteAddress: string) => await s.app.inject({ url: '/api/v1/operator/channel', remoteAddress })
+  for (let i = 0; i < 5; i++) t.equal((await anonymous('10.1.1.1')).statusCode, 200)
+  checkLimited(t, await anonymous('10.1.1.1'), 'anonymous, 6th pull')
+  t.equal((await anonymous('10.2.2.2')).statusCode, 200, 'another address is not affected')
 })
 
 t.test('the publisher API is limited per token', async (t) => {
