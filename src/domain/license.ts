@@ -68,12 +68,14 @@ export function checkLicenseValidity (claims: LicenseClaims, nowSeconds: number,
     throw new ChartcastError('LICENSE_NOT_YET_VALID', `license is valid from ${new Date(claims.nbf * 1000).toISOString()}`)
   }
   if (policy.issuer !== null && claims.iss !== policy.issuer) throw new ChartcastError('LICENSE_INVALID', 'license was issued by another issuer')
-  if (policy.audience !== null) {
-    const audiences = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud]
-    if (!audiences.includes(policy.audience)) throw new ChartcastError('LICENSE_INVALID', 'license is for another audience')
-  }
+  if (policy.audience !== null && !hasAudience(claims.aud, policy.audience)) throw new ChartcastError('LICENSE_INVALID', 'license is for another audience')
   if (claims.jti !== undefined && revoked.jtis.has(claims.jti)) throw new ChartcastError('LICENSE_REVOKED', 'license has been revoked')
   if (revoked.subs.has(claims.sub)) throw new ChartcastError('LICENSE_REVOKED', 'licenses of this deployment have been revoked')
+}
+
+/** RFC 7519 4.1.3: `aud` is one string or an array of them. (No array built per request: this runs on every pull.) */
+function hasAudience (aud: string | string[] | undefined, audience: string): boolean {
+  return aud === audience || (Array.isArray(aud) && aud.includes(audience))
 }
 
 export function isEntitled (claims: LicenseClaims, channel: string): boolean {

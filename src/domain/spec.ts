@@ -62,6 +62,8 @@ export function strongEtag (body: string): string {
 /** RFC 9110 13.1.2: If-None-Match is a list of entity tags or "*"; weak comparison applies. */
 export function ifNoneMatchHits (header: string | undefined, etag: string): boolean {
   if (header === undefined || header === '') return false
+  // What a poller sends back: exactly the ETag it got. No splitting or trimming for that.
+  if (header === etag) return true
   if (header.trim() === '*') return true
   for (const candidate of header.split(',')) {
     const tag = candidate.trim().replace(/^W\//, '')

@@ -81,7 +81,16 @@ export async function loadLicenseKeys (paths: string[]): Promise<LicenseKey[]> {
   return keys
 }
 
-type CacheEntry = { claims: LicenseClaims } | { error: ChartcastError }
+type CacheEntry = { token: string } & ({ claims: LicenseClaims } | { error: ChartcastError })
+
+/**
+ * The cache key of a token: its signature segment. Hashing a ~90-character key instead of the
+ * whole ~500-character token was a measurable share of the hot path; the entry keeps the full
+ * token, and only an exact match is a hit.
+ */
+function cacheKey (token: string): string {
+  return token.slice(token.lastIndexOf('.') + 1)
+}
 
 export class LicenseVerifier {
   private readonly cache = new Map<string, CacheEntry>()
@@ -97,7 +106,7 @@ export class LicenseVerifier {
    * undefined when the token has not been verified yet (then call verify).
    */
   cached (token: string): LicenseClaims | undefined {
-    const hit = this.cache.get(token)
+    const hit = this.lookup(token)
     if (hit === undefined) return undefined
     if ('claims' in hit) return hit.claims
     throw hit.error
@@ -105,28 +114,40 @@ export class LicenseVerifier {
 
   /** Signature and shape. Permanent failures are cached too, so a bad token costs one verification. */
   async verify (token: string): Promise<LicenseClaims> {
-    const hit = this.cache.get(token)
+    const hit = this.lookup(token)
     if (hit !== undefined) {
       if ('claims' in hit) return hit.claims
       throw hit.error
     }
     let entry: CacheEntry
     try {
-      entry = { claims: await this.verifyUncached(token) }
+      entry = { token, claims: await this.verifyUncached(token) }
     } catch (error) {
       if (!(error instanceof ChartcastError)) throw error
-      entry = { error }
+      entry = { token, error }
     }
-    if (token.length <= MAX_TOKEN_BYTES) {
-      if (this.cache.size >= MAX_CACHED_TOKENS) {
-        // Oldest first: Map iteration follows insertion order.
-        const oldest = this.cache.keys().next().value
-        if (oldest !== undefined) this.cache.delete(oldest)
-      }
-      this.cache.set(token, entry)
-    }
+    if (token.length <= MAX_TOKEN_BYTES) this.remember(entry)
     if ('claims' in entry) return entry.claims
     throw entry.error
+  }
+
+  private lookup (token: string): CacheEntry | undefined {
+    const entry = this.cache.get(cacheKey(token))
+    return entry !== undefined && entry.token === token ? entry : undefined
+  }
+
+  private remember (entry: CacheEntry): void {
+    const key = cacheKey(entry.token)
+    const occupant = this.cache.get(key)
+    // A forged token reusing a real license's signature must not push that license out of the
+    // cache (it would cost a verification on the license's every pull): the forgery stays uncached.
+    if (occupant !== undefined && 'claims' in occupant && occupant.token !== entry.token) return
+    if (occupant === undefined && this.cache.size >= MAX_CACHED_TOKENS) {
+      // Oldest first: Map iteration follows insertion order.
+      const oldest = this.cache.keys().next().value
+      if (oldest !== undefined) this.cache.delete(oldest)
+    }
+    this.cache.set(key, entry)
   }
 
   private async verifyUncached (token: string): Promise<LicenseClaims> {

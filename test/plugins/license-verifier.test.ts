@@ -162,6 +162,25 @@ t.test('verified and refused tokens are cached, each costing one verification', 
   t.equal(verifier.cachedTokens, 2)
 })
 
+t.test('a forged token reusing a license\'s signature is refused, and the license stays cached', async (t) => {
+  const { pair, verifier } = await verifierFor(t)
+  const good = await issueLicense(pair.privatePem, { sub: 'cluster-1', channels: ['stable'], expiresIn: 60 })
+  const claimsOfGood = await verifier.verify(good)
+  const [h, p, s] = good.split('.') as [string, string, string]
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>
+  const forged = `${h}.${b64({ ...payload, channels: ['*'] })}.${s}`
+  t.equal(verifier.cached(forged), undefined, 'same signature, other payload: not a cache hit')
+  await t.rejects(verifier.verify(forged), { code: 'LICENSE_INVALID', message: /signature does not verify/ })
+  t.equal(verifier.cached(good), claimsOfGood, 'the license is still served from the cache')
+  t.equal(verifier.cached(forged), undefined, 'the forgery is not cached in its place')
+  t.equal(verifier.cachedTokens, 1)
+  // Two refused tokens with one signature: the later refusal replaces the earlier.
+  await t.rejects(verifier.verify('x.y.z'), { code: 'LICENSE_INVALID' })
+  await t.rejects(verifier.verify('x.w.z'), { code: 'LICENSE_INVALID' })
+  t.throws(() => verifier.cached('x.w.z'), { code: 'LICENSE_INVALID' }, 'cached refusal thrown')
+  t.equal(verifier.cached('x.y.z'), undefined)
+})
+
 t.test('a kid with path characters is just an unknown kid', async (t) => {
   const { pair, verifier } = await verifierFor(t)
   const token = await issueLicense(pair.privatePem, { sub: 'x', channels: ['*'], expiresIn: 60, kid: '../../etc/passwd' })
