@@ -19,6 +19,7 @@ import { Session } from 'node:inspector'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { generateLicenseKeyPair, type LicenseKeyPair } from '../src/license-tools.js'
+import type { CompiledSpec } from '../src/domain/spec.js'
 import {
   BENCH_RATE_LIMIT_SPEC, channelName, createThrowawayDatabase, mintLicenses, publishAndPromote, seed, startBenchApp,
   type BenchApp, type MintedLicense
@@ -48,7 +49,7 @@ const TARGETS = { specRatio: 0.90, notModifiedRatio: 0.95, operatorRatio: 0.85, 
 
 if (!Number.isFinite(DURATION) || DURATION <= 0) throw new Error('BENCH_DURATION must be a positive number of seconds')
 
-type PhaseName = 'baseline' | 'specCold' | 'spec' | 'notModified' | 'operator'
+type PhaseName = 'baseline' | 'baselineHeaders' | 'specCold' | 'spec' | 'notModified' | 'operator'
 
 interface PhaseResult {
   requests: number
@@ -278,9 +279,15 @@ async function verifySample (url: string, item: LoadItem, expectedStatus: number
   }
 }
 
-async function startBaseline (bodies: Map<string, string>): Promise<{ server: FastifyInstance, url: string }> {
+/**
+ * The bare route. With `headers`, it also sends the response headers a spec 200 carries (ETag,
+ * Cache-Control, Vary, X-Poll-Interval): a diagnostic phase that shows what those protocol
+ * headers alone cost on this machine (server, kernel and load generator), with no license check.
+ */
+async function startBaseline (bodies: Map<string, string>, headers?: Map<string, Record<string, string>>): Promise<{ server: FastifyInstance, url: string }> {
   const server = Fastify()
   server.get<{ Params: { name: string } }>('/channels/:name/spec', async (request, reply) => {
+    if (headers !== undefined) reply.headers(headers.get(request.params.name)!)
     return await reply.type('application/json; charset=utf-8').send(bodies.get(request.params.name))
   })
   await server.listen({ port: 0, host: '127.0.0.1' })
@@ -289,12 +296,12 @@ async function startBaseline (bodies: Map<string, string>): Promise<{ server: Fa
   return { server, url: `http://127.0.0.1:${address.port}` }
 }
 
-function heads (bench: BenchApp): Map<string, { body: string, etag: string, operatorBody: string, version: string }> {
-  const out = new Map<string, { body: string, etag: string, operatorBody: string, version: string }>()
+function heads (bench: BenchApp): Map<string, CompiledSpec> {
+  const out = new Map<string, CompiledSpec>()
   for (let c = 0; c < CHANNELS; c++) {
     const head = bench.app.specCache.get(channelName(c))?.head
     if (head === undefined || head === null) throw new Error(`channel ${channelName(c)} has no head after seeding`)
-    out.set(channelName(c), { body: head.body, etag: head.etag, operatorBody: head.operatorBody, version: head.version })
+    out.set(channelName(c), head)
   }
   return out
 }
@@ -315,6 +322,8 @@ async function runDriver (driver: 'pglite' | 'postgres', databaseUrl: string | n
   const operatorItems: LoadItem[] = licenses.map((l) => ({ path: '/api/v1/operator/channel', headers: { authorization: 'Basic ' + Buffer.from(`license:${l.token}`).toString('base64') } }))
 
   const baseline = await startBaseline(bodies)
+  const specHeaders = new Map([...compiled].map(([name, head]) => [name, { etag: head.etag, 'cache-control': 'private, no-cache', vary: 'Authorization', 'x-poll-interval': String(head.pollIntervalSeconds) }]))
+  const baselineHeaders = await startBaseline(bodies, specHeaders)
   const pressureBefore = cpuPressure()
   log(`   CPU pressure before: ${pressureBefore ?? '?'}% (busiest processes: ${otherLoad()})`)
   const client = new LoadClient()
@@ -328,12 +337,14 @@ async function runDriver (driver: 'pglite' | 'postgres', databaseUrl: string | n
     phases.specCold = summarise('specCold', [await measured(client, { url, connections: CONNECTIONS, duration: DURATION, amount: LICENSES, items: 'spec' }, null)], 200)
     const sample = 0
     await verifySample(baseline.url, specItems[sample]!, 200, (body) => body === compiled.get(licenses[sample]!.channel)!.body, 'baseline sample')
+    await verifySample(baselineHeaders.url, specItems[sample]!, 200, (body, headers) => body === compiled.get(licenses[sample]!.channel)!.body && headers.get('etag') === compiled.get(licenses[sample]!.channel)!.etag, 'baseline + headers sample')
     await verifySample(url, specItems[sample]!, 200, (body, headers) => body === compiled.get(licenses[sample]!.channel)!.body && headers.get('etag') === compiled.get(licenses[sample]!.channel)!.etag, 'spec sample')
     await verifySample(url, notModifiedItems[sample]!, 304, (body) => body === '', '304 sample')
     await verifySample(url, operatorItems[sample]!, 200, (body) => body === compiled.get(licenses[sample]!.channel)!.operatorBody, 'operator sample')
 
     const plan: Array<{ name: PhaseName, url: string, items: string, expected: number }> = [
       { name: 'baseline', url: baseline.url, items: 'spec', expected: 200 },
+      { name: 'baselineHeaders', url: baselineHeaders.url, items: 'spec', expected: 200 },
       { name: 'spec', url, items: 'spec', expected: 200 },
       { name: 'notModified', url, items: 'notModified', expected: 304 },
       { name: 'operator', url, items: 'operator', expected: 200 }
@@ -353,6 +364,7 @@ async function runDriver (driver: 'pglite' | 'postgres', databaseUrl: string | n
   } finally {
     client.close()
     await baseline.server.close()
+    await baselineHeaders.server.close()
   }
   const pressureAfter = cpuPressure()
   log(`   CPU pressure after: ${pressureAfter ?? '?'}%`)
@@ -413,6 +425,7 @@ const fmt = (n: number | null | undefined, digits = 2): string => n === null || 
 
 const PHASE_LABELS: Record<PhaseName, string> = {
   baseline: '1 baseline (bare fastify)',
+  baselineHeaders: '1b baseline + spec headers',
   specCold: '2 spec 200, cold (1st pass)',
   spec: '2 spec 200 (cached license)',
   notModified: '3 spec 304 (If-None-Match)',
@@ -422,7 +435,7 @@ const PHASE_LABELS: Record<PhaseName, string> = {
 function printRun (run: DriverRun): void {
   log(`\n${run.driver}: ${CONNECTIONS} connections, ${DURATION} s per phase, ${LICENSES} licenses round-robin over ${CHANNELS} channels`)
   log('phase                           req/s   p50 ms   p99 ms   max ms   unexpected   ratio   server CPU   client CPU')
-  for (const name of ['baseline', 'specCold', 'spec', 'notModified', 'operator'] as PhaseName[]) {
+  for (const name of ['baseline', 'baselineHeaders', 'specCold', 'spec', 'notModified', 'operator'] as PhaseName[]) {
     const p = run.phases[name]
     if (p === undefined) continue
     log(`${PHASE_LABELS[name].padEnd(29)} ${String(p.rps).padStart(7)} ${fmt(p.p50).padStart(8)} ${fmt(p.p99).padStart(8)} ${fmt(p.maxMs).padStart(8)} ${String(p.unexpected).padStart(12)} ${fmt(p.ratio, 3).padStart(7)} ${(p.serverCpuPercent + '%').padStart(12)} ${(p.clientCpuPercent + '%').padStart(12)}`)

@@ -15,7 +15,7 @@ import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import databasePlugin from './plugins/database.js'
 import metricsPlugin from './plugins/metrics.js'
-import problemsPlugin from './plugins/problems.js'
+import problemsPlugin, { sendProblem } from './plugins/problems.js'
 import specStatePlugin from './plugins/spec-state.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
@@ -75,7 +75,7 @@ export function fastifyOptions (config: Config): FastifyServerOptions {
     // error handler; without this those would be bare fastify JSON instead of problem documents.
     frameworkErrors: (error, _request, reply) => {
       const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 256 characters' : 'the URL is not validly percent-encoded'
-      void (reply as FastifyReply).code(400).type('application/problem+json').send(JSON.stringify(toProblem(new ChartcastError('VALIDATION_FAILED', detail))))
+      void sendProblem(reply as FastifyReply, new ChartcastError('VALIDATION_FAILED', detail))
     }
   }
 }

@@ -101,6 +101,8 @@ export class Reconciler {
   private readonly readInputs: (paths: InputPaths) => Promise<LocalInputs>
   private readonly log: Logger
   private serverHintMs: number | undefined
+  /** Digest of the last downgrade refused, so it is warned about once. */
+  private refusedDowngrade: string | undefined
 
   constructor (private readonly config: ReconcilerConfig, private readonly deps: ReconcilerDeps) {
     if (config.fromFile === undefined && deps.client === undefined) throw new Error('Reconciler needs a SpecClient unless fromFile is set')
@@ -267,7 +269,11 @@ export class Reconciler {
     }
     if (applied !== undefined && isLowerVersion(desired.version, applied.version)) {
       if (!this.config.allowDowngrade) {
-        this.log.warn({ event: 'downgrade-refused', version: desired.version, appliedVersion: applied.version },
+        // A withdrawal keeps the channel below us until a new release: warn once per refused
+        // target, then repeat it at debug on every poll instead of flooding the log.
+        const level = this.refusedDowngrade === desired.digest ? 'debug' : 'warn'
+        this.refusedDowngrade = desired.digest
+        this.log[level]({ event: 'downgrade-refused', version: desired.version, appliedVersion: applied.version },
           `refusing to move from ${applied.version} down to ${desired.version}; keeping ${applied.version} (use --allow-downgrade to permit)`)
         return { outcome: 'downgrade-refused', serverFailed: false }
       }

@@ -4,7 +4,7 @@
  * secrets) and answered as a bare 500.
  */
 import fp from 'fastify-plugin'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply } from 'fastify'
 import { ChartcastError, toProblem, type ErrorCode } from '../errors.js'
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -13,6 +13,14 @@ const CONNECTION_ERROR_CODES = new Set([
   '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03'
 ])
 const CONNECTION_ERROR_TEXT = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection refused|PGlite is closed|Cannot use a pool after calling end/i
+
+/**
+ * Answers a catalogued error as a problem document. Also used where fastify answers without
+ * reaching the error handler (the router's frameworkErrors).
+ */
+export function sendProblem (reply: FastifyReply, error: ChartcastError, headers: Record<string, string> = error.headers): FastifyReply {
+  return reply.code(error.status).headers(headers).type('application/problem+json').send(JSON.stringify(toProblem(error)))
+}
 
 /** Walks the `cause` chain (drizzle wraps driver errors) looking for a lost connection. */
 export function isDatabaseUnavailable (error: unknown): boolean {
@@ -70,11 +78,10 @@ export default fp(async (fastify) => {
     const headers: Record<string, string> = { ...problemError.headers }
     if (problemError.status === 401 && headers['www-authenticate'] === undefined) headers['www-authenticate'] = 'Bearer realm="chartcast"'
     if (problemError.code === 'RATE_LIMITED' && reply.getHeader('retry-after') === undefined) headers['retry-after'] = '60'
-    return reply.code(problemError.status).headers(headers).type('application/problem+json').send(JSON.stringify(toProblem(problemError)))
+    return sendProblem(reply, problemError, headers)
   })
 
   fastify.setNotFoundHandler((request, reply) => {
-    const problem = toProblem(new ChartcastError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
-    return reply.code(404).type('application/problem+json').send(JSON.stringify(problem))
+    return sendProblem(reply, new ChartcastError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
   })
 }, { name: 'chartcast-problems' })
