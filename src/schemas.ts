@@ -111,6 +111,11 @@ export const PageQuery = Type.Object({
   before: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: 'return entries with an id lower than this (the previous page\'s nextBefore)' }))
 }, { additionalProperties: false })
 
+export const ReleasePageQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'releases per page (default 100, at most 1000)' })),
+  before: Type.Optional(Type.String({ ...VersionText, description: 'return releases with a lower version than this (the previous page\'s nextBefore)' }))
+}, { additionalProperties: false })
+
 export const SpecQuery = Type.Object({ version: Type.Optional(VersionText) }, { additionalProperties: false })
 
 export const Spec = Type.Object({

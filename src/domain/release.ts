@@ -73,3 +73,14 @@ export function normaliseRelease (input: ReleaseInput): NormalisedRelease {
 export function releaseDigest (version: string, chart: ChartRef, values: Values, notes: string | null): string {
   return 'sha256:' + createHash('sha256').update(canonicalJson({ version, chart, values, notes })).digest('hex')
 }
+
+/**
+ * One page of items ordered by version, highest first: those below `before` (the previous
+ * page's last version), at most `limit`. `nextBefore` is null on the last page.
+ */
+export function pageByVersion<T extends { version: string }> (items: T[], before: string | null, limit: number): { page: T[], nextBefore: string | null } {
+  const below = before === null ? items : items.filter((item) => semver.lt(item.version, before))
+  const sorted = [...below].sort((a, b) => semver.rcompare(a.version, b.version))
+  const page = sorted.slice(0, limit)
+  return { page, nextBefore: sorted.length > limit ? page[page.length - 1]!.version : null }
+}

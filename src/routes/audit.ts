@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ChartcastError } from '../errors.js'
 import { AuditEntry, PageQuery } from '../schemas.js'
-import { bearerSecurity, problemResponses } from './common.js'
+import { bearerSecurity, pageLimit, problemResponses } from './common.js'
 import { presentAudit } from './present.js'
 
 const DEFAULT_PAGE = 50
@@ -20,8 +19,7 @@ const auditRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> =
       response: { 200: Type.Object({ entries: Type.Array(AuditEntry), nextBefore: Type.Union([Type.Number(), Type.Null()]) }), ...problemResponses }
     }
   }, async (request) => {
-    const limit = request.query.limit === undefined ? DEFAULT_PAGE : Number(request.query.limit)
-    if (limit < 1 || limit > MAX_PAGE) throw new ChartcastError('VALIDATION_FAILED', `limit must be between 1 and ${MAX_PAGE}`)
+    const limit = pageLimit(request.query.limit, DEFAULT_PAGE, MAX_PAGE)
     const before = request.query.before === undefined ? null : Number(request.query.before)
     const rows = await fastify.store.listAudit(limit, before)
     const last = rows.at(-1)

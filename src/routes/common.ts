@@ -1,5 +1,6 @@
 /** Response schemas shared by the routes: every error status answers a problem document. */
 import type { FastifyRequest } from 'fastify'
+import { ChartcastError } from '../errors.js'
 import { Problem } from '../schemas.js'
 
 export const problemResponses = {
@@ -12,4 +13,11 @@ export const bearerSecurity = [{ publisherToken: [] }]
 export function tokenRateKey (request: FastifyRequest): string {
   const header = request.headers.authorization
   return header === undefined ? `ip:${request.ip}` : `token:${header.slice(-64)}`
+}
+
+/** The `limit` query parameter of a paged list: its default when absent, else 1..max. */
+export function pageLimit (text: string | undefined, defaultLimit: number, max: number): number {
+  const limit = text === undefined ? defaultLimit : Number(text)
+  if (limit < 1 || limit > max) throw new ChartcastError('VALIDATION_FAILED', `limit must be between 1 and ${max}`)
+  return limit
 }

@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { normaliseRelease, checkVersion } from '../domain/release.js'
-import { sortVersionsDescending } from '../domain/channel.js'
+import { normaliseRelease, checkVersion, pageByVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
-import { Release, ReleaseInput, VersionText } from '../schemas.js'
-import { bearerSecurity, problemResponses } from './common.js'
+import { Release, ReleaseInput, ReleasePageQuery, VersionText } from '../schemas.js'
+import { bearerSecurity, pageLimit, problemResponses } from './common.js'
 import { presentRelease } from './present.js'
+
+const RELEASES_PAGE = 100
+const MAX_RELEASES_PAGE = 1000
 
 const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.post('/releases', {
@@ -41,16 +43,18 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     preHandler: fastify.requireRole('reader'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
-      summary: 'All releases, highest version first',
+      summary: 'Releases, highest version first, a page at a time. Page with ?before=<nextBefore>.',
       tags: ['releases'],
       security: bearerSecurity,
-      response: { 200: Type.Object({ releases: Type.Array(Release) }), ...problemResponses }
+      querystring: ReleasePageQuery,
+      response: { 200: Type.Object({ releases: Type.Array(Release), nextBefore: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses }
     }
-  }, async () => {
-    const rows = await fastify.store.listReleases()
-    const order = new Map(sortVersionsDescending(rows.map((r) => r.version)).map((v, i) => [v, i]))
-    rows.sort((a, b) => order.get(a.version)! - order.get(b.version)!)
-    return { releases: rows.map(presentRelease) }
+  }, async (request) => {
+    const limit = pageLimit(request.query.limit, RELEASES_PAGE, MAX_RELEASES_PAGE)
+    const before = request.query.before === undefined ? null : checkVersion(request.query.before)
+    // Semver order is not SQL order, so the page is cut here; fine at thousands of releases.
+    const { page, nextBefore } = pageByVersion(await fastify.store.listReleases(), before, limit)
+    return { releases: page.map(presentRelease), nextBefore }
   })
 
   fastify.get('/releases/:version', {

@@ -89,6 +89,31 @@ for (const driver of testDrivers()) {
       t.same(await releaseVersions(s), ['2.0.0-alpha', '1.10.0', '1.10.0-rc.1', '1.2.0', '0.9.0'])
     })
 
+    t.test('GET /releases pages with limit and before=<nextBefore>, in semver order', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      for (const v of ['1.2.0', '1.10.0', '1.10.0-rc.1', '0.9.0', '2.0.0-alpha']) t.equal((await s.publish(v)).statusCode, 201)
+      const page = async (query: string) => (await s.app.inject({ url: `/releases?${query}`, headers: { authorization: `Bearer ${s.tokens.reader}` } })).json() as { releases: Array<{ version: string }>, nextBefore: string | null }
+      const seen: string[] = []
+      let query = 'limit=2'
+      for (let i = 0; i < 5; i++) {
+        const body = await page(query)
+        seen.push(...body.releases.map((r) => r.version))
+        if (body.nextBefore === null) break
+        t.equal(body.releases.length, 2, 'a full page before the last')
+        query = `limit=2&before=${encodeURIComponent(body.nextBefore)}`
+      }
+      t.same(seen, ['2.0.0-alpha', '1.10.0', '1.10.0-rc.1', '1.2.0', '0.9.0'], 'the pages together list every release once, in order')
+      t.same(await page('limit=5'), { releases: (await page('limit=5')).releases, nextBefore: null }, 'an exact fit has no next page')
+      t.equal((await page('limit=5')).releases.length, 5)
+      t.same((await page('before=1.2.0')).releases.map((r) => r.version), ['0.9.0'], 'before need not be a published version')
+      t.same((await page('')).nextBefore, null, 'default page size covers these')
+      const refused: Array<[query: string, what: string]> = [['limit=0', 'zero'], ['limit=1001', 'over the maximum'], ['limit=x', 'not a number'], ['before=v1.0', 'non-semver cursor'], ['page=2', 'unknown parameter']]
+      for (const [query, what] of refused) {
+        const res = await s.app.inject({ url: `/releases?${query}`, headers: { authorization: `Bearer ${s.tokens.reader}` } })
+        t.test(what, async (t) => { assertProblem(t, res, 400, 'VALIDATION_FAILED') })
+      }
+    })
+
     t.test('GET /releases on an empty server is an empty list', async (t) => {
       const s = await buildTestServer(t, { driver })
       t.same(await releaseVersions(s), [])
