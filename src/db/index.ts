@@ -49,21 +49,28 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
   return options.databaseUrl === null ? await openPglite(options) : openPostgres(options.databaseUrl, options.onListenError)
 }
 
+/**
+ * PostgreSQL's default 128 MB of shared buffers live inside PGlite's WebAssembly memory, which
+ * never shrinks. The catalogue is a few MB and the spec path never reads the database, so 16 MB
+ * is plenty and keeps the embedded server's memory down (bench/README.md, RSS).
+ */
+const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
+
 async function openPglite (options: DatabaseOptions): Promise<Database> {
   let client: PGlite
   if (options.inMemory === true) {
-    client = new PGlite()
+    client = new PGlite({ startParams: PGLITE_START_PARAMS })
   } else {
     const dir = path.join(options.dataDir, 'pglite')
     mkdirSync(dir, { recursive: true })
-    client = new PGlite(dir)
+    client = new PGlite(dir, { startParams: PGLITE_START_PARAMS })
   }
   await client.waitReady
   return wrapPglite(client)
 }
 
-/** A Database over an existing PGlite instance (tests share one per process: its start-up is slow). */
-export function wrapPglite (client: PGlite): Database {
+/** A Database over an opened PGlite instance. */
+function wrapPglite (client: PGlite): Database {
   const db = drizzlePglite(client, { schema }) as unknown as AppDatabase
   return {
     driver: 'pglite',

@@ -14,10 +14,9 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import app, { fastifyOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
-import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'drizzle-orm'
 import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-database.js'
-import { openDatabase, wrapPglite, type Database } from '../../src/db/index.js'
+import { openDatabase, type Database } from '../../src/db/index.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -78,9 +77,8 @@ let sharedPglite: Promise<Database> | null = null
  */
 async function freshSharedPglite (): Promise<Database> {
   sharedPglite ??= (async () => {
-    const client = new PGlite()
-    await client.waitReady
-    const database = wrapPglite(client)
+    // The app's own opening (same start parameters as the server), in memory.
+    const database = await openDatabase({ databaseUrl: null, dataDir: '', inMemory: true })
     await database.migrate()
     return database
   })()
