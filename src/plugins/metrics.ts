@@ -77,7 +77,7 @@ export function createMetrics (): Metrics {
   return {
     registry,
     pulls,
-    pullDuration: new Histogram({ name: 'chartcast_spec_pull_duration_seconds', help: 'Time to answer a spec pull', labelNames: ['endpoint'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] }),
+    pullDuration: new Histogram({ name: 'chartcast_spec_pull_duration_seconds', help: 'Time from receiving a spec pull to its answer being handed to Node (the socket write is not included)', labelNames: ['endpoint'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] }),
     publishes: new Counter({ name: 'chartcast_publishes_total', help: 'Release publishes by result (created, identical, conflict, invalid)', labelNames: ['result'], registers: [registry] }),
     mutations: new Counter({ name: 'chartcast_mutations_total', help: 'Acknowledged mutations by action', labelNames: ['action'], registers: [registry] })
   }

@@ -107,6 +107,8 @@ export interface TestServerOptions {
   authSecret?: string
   now?: () => number
   logLevel?: string
+  /** Receives the server's log lines (JSON text) instead of stdout. */
+  logStream?: { write (line: string): void }
 }
 
 export interface TestServer {
@@ -158,7 +160,9 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
     ...options.env
   })
   const licenseKeys = await loadLicenseKeys(config.licensePublicKeys)
-  const fastify = Fastify(fastifyOptions(config))
+  const serverOptions = fastifyOptions(config)
+  if (options.logStream !== undefined) serverOptions.logger = { ...(serverOptions.logger as object), stream: options.logStream }
+  const fastify = Fastify(serverOptions)
   await fastify.register(app, { config, licenseKeys, authSecret, database, ...(options.now !== undefined && { now: options.now }) })
   await fastify.ready()
 
