@@ -124,13 +124,14 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     })
   }
 
-  const { rateLimitSpec, rateLimitApi, rateLimitWindowMs, anonymousChannel } = opts.config
+  const { rateLimitSpec, rateLimitApi, rateLimitLicenseFailures, rateLimitWindowMs, anonymousChannel } = opts.config
   // The spec endpoints count per license without @fastify/rate-limit (src/plugins/spec-rate-limiter.ts).
   const specRateLimit = rateLimitSpec === 0 ? null : { limit: rateLimitSpec, windowMs: rateLimitWindowMs }
+  const invalidLicenseLimit = rateLimitLicenseFailures === 0 ? null : { limit: rateLimitLicenseFailures, windowMs: rateLimitWindowMs }
   const apiRateLimit = rateLimitApi === 0 ? false : { max: rateLimitApi, timeWindow: rateLimitWindowMs, keyGenerator: tokenRateKey }
 
   await fastify.register(healthRoutes)
-  await fastify.register(specRoutes, { specRateLimit, anonymousChannel })
+  await fastify.register(specRoutes, { specRateLimit, invalidLicenseLimit, anonymousChannel })
   await fastify.register(releasesRoutes, { apiRateLimit })
   await fastify.register(channelsRoutes, { apiRateLimit })
   await fastify.register(licensesRoutes, { apiRateLimit })

@@ -37,6 +37,15 @@ export function countRequest (window: RateWindow, policy: RatePolicy, now: numbe
   return Math.max(1, Math.ceil((window.start + policy.windowMs - now) / 1000))
 }
 
+/**
+ * Without counting: the seconds until the window closes when it has already used its limit,
+ * else 0. For limits on an outcome (counted afterwards) rather than on every request.
+ */
+export function exhaustedFor (window: RateWindow, policy: RatePolicy, now: number): number {
+  if (now - window.start >= policy.windowMs || window.count < policy.limit) return 0
+  return Math.max(1, Math.ceil((window.start + policy.windowMs - now) / 1000))
+}
+
 /** Whether a window is over, so a store may forget it. */
 export function windowExpired (window: RateWindow, policy: RatePolicy, now: number): boolean {
   return now - window.start >= policy.windowMs

@@ -11,7 +11,7 @@ import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import type { ChannelState } from '../plugins/spec-cache.js'
-import { SpecRateLimiter } from '../plugins/spec-rate-limiter.js'
+import { InvalidLicenseGuard, SpecRateLimiter } from '../plugins/spec-rate-limiter.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { problemResponses } from './common.js'
@@ -41,9 +41,21 @@ export function basicLicense (header: string): string {
   return token
 }
 
-const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
+const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
   const { specCache, licenses, metrics } = fastify
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
+  const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
+
+  /** A token not verified yet costs a signature check: guarded per address against made-up tokens. */
+  async function verifyNew<T> (request: FastifyRequest, verify: () => Promise<T>): Promise<T> {
+    guard?.check(request.ip)
+    try {
+      return await verify()
+    } catch (error) {
+      if (error instanceof ChartcastError && error.code === 'LICENSE_INVALID') guard?.failed(request.ip)
+      throw error
+    }
+  }
 
   const durationLabels = { spec: { endpoint: 'spec' }, operator: { endpoint: 'operator' } } as const
 
@@ -93,7 +105,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   /** A token seen for the first time (signature verification) or a pinned version: the async path. */
   async function specAsync (request: FastifyRequest, reply: FastifyReply, name: string, version: string | undefined, token: string, authorized: boolean): Promise<void> {
     try {
-      if (!authorized) limiter?.countLicense(await licenses.authorize(token, name))
+      if (!authorized) limiter?.countLicense(await verifyNew(request, async () => await licenses.authorize(token, name)))
       sendSpec(request, reply, name, await headOrPinned(name, version))
     } catch (error) {
       failed(reply, 'spec', name, error)
@@ -190,7 +202,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     let channel: string
     let license: LicenseClaims
     try {
-      const claims = await licenses.authenticate(token)
+      const claims = await verifyNew(request, async () => await licenses.authenticate(token))
       channel = licenseChannel(claims)
       license = await licenses.authorize(token, channel)
     } catch (error) {

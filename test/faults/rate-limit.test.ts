@@ -69,6 +69,30 @@ t.test('anonymous operator pulls (ANONYMOUS_CHANNEL) are limited per client addr
   t.equal((await anonymous('10.2.2.2')).statusCode, 200, 'another address is not affected')
 })
 
+t.test('an address whose new tokens keep failing verification gets 429 before any further verification', async (t) => {
+  const s = await buildTestServer(t, { env: { RATE_LIMIT_LICENSE_FAILURES: '3', RATE_LIMIT_WINDOW: '1m' } })
+  await s.putChannel('stable')
+  await s.publish('1.0.0')
+  await s.promote('stable', '1.0.0')
+  const known = await s.license({ sub: 'cluster-known' })
+  const fresh = await s.license({ sub: 'cluster-fresh' })
+  const pull = async (license: string, remoteAddress = '10.9.9.9') => await s.app.inject({ url: '/channels/stable/spec', remoteAddress, headers: { authorization: `Bearer ${license}` } })
+  t.equal((await pull(known)).statusCode, 200, 'a license verified before the flood')
+
+  // Made-up tokens: each is new, so each would cost a signature verification.
+  const [header, payload] = known.split('.') as [string, string]
+  const madeUp = (i: number) => `${header}.${payload}.${Buffer.from(`forged-${i}`).toString('base64url')}`
+  for (let i = 0; i < 3; i++) t.match((await pull(madeUp(i))).json(), { code: 'LICENSE_INVALID' }, `made-up token ${i + 1} is verified and refused`)
+  checkLimited(t, await pull(madeUp(3)), '4th made-up token')
+  checkLimited(t, await pull(fresh), 'a real but new license from that address waits too')
+  const basic = `Basic ${Buffer.from(`license:${madeUp(4)}`).toString('base64')}`
+  checkLimited(t, await s.app.inject({ url: '/api/v1/operator/channel', remoteAddress: '10.9.9.9', headers: { authorization: basic } }), 'operator endpoint, new token')
+
+  t.equal((await pull(known)).statusCode, 200, 'a license already verified is still served')
+  t.match((await pull(madeUp(0))).json(), { code: 'LICENSE_INVALID' }, 'a refusal already cached costs nothing and is answered as before')
+  t.equal((await pull(fresh, '10.8.8.8')).statusCode, 200, 'another address is not affected')
+})
+
 t.test('the publisher API is limited per token', async (t) => {
   const s = await buildTestServer(t, { env })
   const asReader = async () => await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${s.tokens.reader}` } })

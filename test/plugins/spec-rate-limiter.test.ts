@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ChartcastError } from '../../src/errors.js'
-import { SpecRateLimiter } from '../../src/plugins/spec-rate-limiter.js'
+import { InvalidLicenseGuard, SpecRateLimiter } from '../../src/plugins/spec-rate-limiter.js'
 
 function refusal (fn: () => void): ChartcastError | null {
   try {
@@ -52,4 +52,21 @@ t.test('the address table stays bounded under a flood of addresses', async (t) =
 t.test('refuses a policy that could never pass a request', async (t) => {
   t.throws(() => new SpecRateLimiter({ limit: 0, windowMs: 1000 }))
   t.throws(() => new SpecRateLimiter({ limit: 1, windowMs: 0 }))
+})
+
+t.test('the invalid-license guard refuses only after the limit of failures, until the window ends', async (t) => {
+  let now = 0
+  const guard = new InvalidLicenseGuard({ limit: 2, windowMs: 60_000 }, () => now)
+  guard.check('10.0.0.1')
+  guard.failed('10.0.0.1')
+  guard.check('10.0.0.1')
+  guard.failed('10.0.0.1')
+  now = 15_000
+  const error = refusal(() => guard.check('10.0.0.1'))
+  t.equal(error?.code, 'RATE_LIMITED')
+  t.equal(error?.headers['retry-after'], '45')
+  t.equal(refusal(() => guard.check('10.0.0.1'))?.code, 'RATE_LIMITED', 'checking does not count')
+  t.equal(refusal(() => guard.check('10.0.0.2')), null, 'another address')
+  now = 60_000
+  t.equal(refusal(() => guard.check('10.0.0.1')), null, 'the next window starts clean')
 })

@@ -1,0 +1,67 @@
+import t from 'tap'
+import path from 'node:path'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+t.test('defaults: what a fresh clone runs with', async (t) => {
+  const config = loadConfig({})
+  t.match(config, {
+    port: 8080,
+    host: '0.0.0.0',
+    databaseUrl: null,
+    dataDir: path.resolve('./data'),
+    channelsDir: path.resolve('./channels'),
+    logLevel: 'info',
+    licensePublicKeys: [],
+    authSecret: null,
+    anonymousChannel: null,
+    rateLimitSpec: 600,
+    rateLimitApi: 300,
+    rateLimitLicenseFailures: 100,
+    rateLimitWindowMs: 60_000,
+    bodyLimitBytes: 1_048_576,
+    trustProxy: false
+  })
+})
+
+t.test('values are parsed and trimmed; blank means unset', async (t) => {
+  const config = loadConfig({
+    PORT: ' 9090 ',
+    DATABASE_URL: 'postgresql://db.internal/chartcast',
+    LICENSE_PUBLIC_KEYS: 'keys/a.pem, keys/b.jwks.json,',
+    RATE_LIMIT_SPEC: '0',
+    RATE_LIMIT_LICENSE_FAILURES: '5',
+    RATE_LIMIT_WINDOW: '30s',
+    TRUST_PROXY: 'yes',
+    ANONYMOUS_CHANNEL: '   ',
+    LOG_LEVEL: 'debug'
+  })
+  t.equal(config.port, 9090)
+  t.equal(config.databaseUrl, 'postgresql://db.internal/chartcast')
+  t.same(config.licensePublicKeys, [path.resolve('keys/a.pem'), path.resolve('keys/b.jwks.json')])
+  t.equal(config.rateLimitSpec, 0, '0 disables the spec limit')
+  t.equal(config.rateLimitLicenseFailures, 5)
+  t.equal(config.rateLimitWindowMs, 30_000)
+  t.equal(config.trustProxy, true)
+  t.equal(config.anonymousChannel, null)
+  t.equal(config.logLevel, 'debug')
+})
+
+t.test('bad values stop the server with a message naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: '80a' }, /PORT must be a whole number/],
+    [{ PORT: '70000' }, /PORT must be between 0 and 65535/],
+    [{ RATE_LIMIT_LICENSE_FAILURES: '-1' }, /RATE_LIMIT_LICENSE_FAILURES must be a whole number/],
+    [{ RATE_LIMIT_SPEC: '1.5' }, /RATE_LIMIT_SPEC must be a whole number/],
+    [{ RATE_LIMIT_WINDOW: '500ms' }, /RATE_LIMIT_WINDOW must be a duration of at least 1s/],
+    [{ RATE_LIMIT_WINDOW: 'soon' }, /RATE_LIMIT_WINDOW/],
+    [{ DATABASE_URL: 'mysql://db/chartcast' }, /DATABASE_URL must be a postgres/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ AUTH_SECRET: 'short' }, /AUTH_SECRET must be at least 32 characters/],
+    [{ BODY_LIMIT: '10' }, /BODY_LIMIT must be between/],
+    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY must be true or false/]
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
+  }
+  t.throws(() => loadConfig({ PORT: 'x' }), ConfigError)
+})
