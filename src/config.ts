@@ -21,7 +21,10 @@ export interface Config {
   rateLimitSpec: number
   /** Publisher API requests allowed per token per window (0 disables). */
   rateLimitApi: number
-  /** New tokens per client address per window that may fail verification before 429 (0 disables). */
+  /**
+   * New tokens per client address per window that may fail verification before 429 (0, the
+   * default, disables: behind a proxy without TRUST_PROXY every client shares one address).
+   */
   rateLimitLicenseFailures: number
   rateLimitWindowMs: number
   bodyLimitBytes: number
@@ -89,7 +92,7 @@ export function loadConfig (env: Env = process.env): Config {
     anonymousChannel: text(env, 'ANONYMOUS_CHANNEL'),
     rateLimitSpec: integer(env, 'RATE_LIMIT_SPEC', 600, 0, 10_000_000),
     rateLimitApi: integer(env, 'RATE_LIMIT_API', 300, 0, 10_000_000),
-    rateLimitLicenseFailures: integer(env, 'RATE_LIMIT_LICENSE_FAILURES', 100, 0, 10_000_000),
+    rateLimitLicenseFailures: integer(env, 'RATE_LIMIT_LICENSE_FAILURES', 0, 0, 10_000_000),
     rateLimitWindowMs,
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     trustProxy: bool(env, 'TRUST_PROXY', false)

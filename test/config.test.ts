@@ -16,7 +16,7 @@ t.test('defaults: what a fresh clone runs with', async (t) => {
     anonymousChannel: null,
     rateLimitSpec: 600,
     rateLimitApi: 300,
-    rateLimitLicenseFailures: 100,
+    rateLimitLicenseFailures: 0,
     rateLimitWindowMs: 60_000,
     bodyLimitBytes: 1_048_576,
     trustProxy: false

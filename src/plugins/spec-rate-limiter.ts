@@ -104,6 +104,8 @@ export class SpecRateLimiter {
  * (~0.2 ms for ES256), and anyone can make up new tokens. An address whose new tokens failed
  * verification this many times in a window gets 429 for further new tokens, without a
  * verification, until the window ends. Licenses already verified are served as before.
+ * Off by default: it keys on the client address, which behind a proxy without TRUST_PROXY is
+ * the proxy's for everyone.
  */
 export class InvalidLicenseGuard {
   private readonly failures: AddressWindows
