@@ -33,8 +33,7 @@ export function countRequest (window: RateWindow, policy: RatePolicy, now: numbe
     window.count = 0
   }
   window.count++
-  if (window.count <= policy.limit) return 0
-  return Math.max(1, Math.ceil((window.start + policy.windowMs - now) / 1000))
+  return window.count <= policy.limit ? 0 : secondsLeft(window, policy, now)
 }
 
 /**
@@ -43,6 +42,11 @@ export function countRequest (window: RateWindow, policy: RatePolicy, now: numbe
  */
 export function exhaustedFor (window: RateWindow, policy: RatePolicy, now: number): number {
   if (now - window.start >= policy.windowMs || window.count < policy.limit) return 0
+  return secondsLeft(window, policy, now)
+}
+
+/** Whole seconds until the window closes, at least 1 (a Retry-After value). */
+function secondsLeft (window: RateWindow, policy: RatePolicy, now: number): number {
   return Math.max(1, Math.ceil((window.start + policy.windowMs - now) / 1000))
 }
 

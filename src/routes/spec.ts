@@ -62,9 +62,10 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   /**
    * Counts a pull and observes its duration up to the answer (not the socket write). Done here
    * rather than in an onResponse hook: on the hot path the hook alone cost measurable time.
+   * `channel` is a channel the cache holds (the label set stays bounded); see `failed`.
    */
   function record (reply: FastifyReply, endpoint: 'spec' | 'operator', channel: string, outcome: string): void {
-    metrics.pulls.add(endpoint, specCache.get(channel) === undefined ? 'unknown' : channel, outcome)
+    metrics.pulls.add(endpoint, channel, outcome)
     metrics.pullDuration.observe(durationLabels[endpoint], reply.elapsedTime / 1000)
   }
 
@@ -85,7 +86,8 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   }
 
   function failed (reply: FastifyReply, endpoint: 'spec' | 'operator', channel: string, error: unknown): void {
-    record(reply, endpoint, channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
+    // A refusal may name any channel (or none yet): unknown names share one label.
+    record(reply, endpoint, specCache.get(channel) === undefined ? 'unknown' : channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
   }
 
   function sendSpec (request: FastifyRequest, reply: FastifyReply, name: string, spec: CompiledSpec): void {

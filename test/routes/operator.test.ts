@@ -18,6 +18,12 @@ async function seeded (t: Test, options: TestServerOptions): Promise<TestServer>
   return s
 }
 
+/** A 401 problem that challenges for Basic auth, as the W&B operator expects. */
+function assertBasicChallenge (t: Test, res: LightMyRequestResponse, code: string): void {
+  assertProblem(t, res, 401, code)
+  t.match(res.headers['www-authenticate'], /^Basic realm="chartcast"/)
+}
+
 async function get (s: TestServer, headers: Record<string, string> = {}, url = OPERATOR): Promise<LightMyRequestResponse> {
   return await s.app.inject({ url, headers })
 }
@@ -92,37 +98,32 @@ for (const driver of testDrivers()) {
       const s = await seeded(t, { driver })
       for (const url of [OPERATOR, `${OPERATOR}/release/1.0.0`]) {
         const res = await get(s, {}, url)
-        assertProblem(t, res, 401, 'LICENSE_MISSING')
-        t.match(res.headers['www-authenticate'], /^Basic realm="chartcast"/)
+        assertBasicChallenge(t, res, 'LICENSE_MISSING')
       }
     })
 
     t.test('an empty password is 401 LICENSE_MISSING with a Basic challenge', async (t) => {
       const s = await seeded(t, { driver })
       const res = await get(s, basic('license', ''))
-      assertProblem(t, res, 401, 'LICENSE_MISSING')
-      t.match(res.headers['www-authenticate'], /^Basic/)
+      assertBasicChallenge(t, res, 'LICENSE_MISSING')
     })
 
     t.test('another Basic user name is 401 LICENSE_INVALID', async (t) => {
       const s = await seeded(t, { driver })
       const res = await get(s, basic('admin', await s.license({ channels: ['stable'] })))
-      assertProblem(t, res, 401, 'LICENSE_INVALID')
-      t.match(res.headers['www-authenticate'], /^Basic/)
+      assertBasicChallenge(t, res, 'LICENSE_INVALID')
     })
 
     t.test('a Bearer license is refused on this endpoint with 401 LICENSE_INVALID and a Basic challenge', async (t) => {
       const s = await seeded(t, { driver })
       const res = await get(s, { authorization: `Bearer ${await s.license({ channels: ['stable'] })}` })
-      assertProblem(t, res, 401, 'LICENSE_INVALID')
-      t.match(res.headers['www-authenticate'], /^Basic/)
+      assertBasicChallenge(t, res, 'LICENSE_INVALID')
     })
 
     t.test('an invalid license in Basic auth is 401 LICENSE_INVALID with a Basic challenge', async (t) => {
       const s = await seeded(t, { driver })
       const res = await get(s, basic('license', 'a.b.c'))
-      assertProblem(t, res, 401, 'LICENSE_INVALID')
-      t.match(res.headers['www-authenticate'], /^Basic/)
+      assertBasicChallenge(t, res, 'LICENSE_INVALID')
     })
 
     t.test('an expired license is 401 LICENSE_EXPIRED with a Basic challenge', async (t) => {
@@ -132,8 +133,7 @@ for (const driver of testDrivers()) {
       t.equal((await get(s, headers)).statusCode, 200)
       clock += 11_000
       const res = await get(s, headers)
-      assertProblem(t, res, 401, 'LICENSE_EXPIRED')
-      t.match(res.headers['www-authenticate'], /^Basic/)
+      assertBasicChallenge(t, res, 'LICENSE_EXPIRED')
     })
 
     t.test('a revoked license is 403 LICENSE_REVOKED', async (t) => {
