@@ -1,5 +1,5 @@
 /** The one drizzle schema. Row types are inferred from it, never written twice. */
-import { bigserial, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
 
 export const releases = pgTable('releases', {
   version: text('version').primaryKey(),
@@ -20,7 +20,9 @@ export const channels = pgTable('channels', {
   values: jsonb('values').$type<Record<string, unknown>>().notNull(),
   accepts: text('accepts'),
   pollInterval: text('poll_interval'),
-  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  // The channel file (base name in CHANNELS_DIR) that defines this channel; null when the API does.
+  managedByFile: text('managed_by_file')
 })
 
 /**
@@ -63,7 +65,24 @@ export const auditLog = pgTable('audit_log', {
   actor: text('actor').notNull(),
   action: text('action').notNull(),
   target: text('target').notNull(),
-  detail: jsonb('detail').$type<Record<string, unknown>>().notNull()
+  detail: jsonb('detail').$type<Record<string, unknown>>().notNull(),
+  // Hash chain (src/domain/audit-chain.ts): null only on rows written before migration 0003.
+  prevHash: text('prev_hash'),
+  hash: text('hash')
+}, (table) => [
+  // Two rows naming one predecessor would be a fork: refused even if the chain lock were bypassed.
+  uniqueIndex('audit_log_prev_hash_unique').on(table.prevHash)
+])
+
+/**
+ * The end of the audit hash chain: one row (id 1), locked FOR UPDATE by every audit write, so
+ * appends are serialised across connections and replicas, and read by `chartcast audit verify`
+ * to notice rows removed from the end.
+ */
+export const auditChainHead = pgTable('audit_chain_head', {
+  id: integer('id').primaryKey(),
+  lastId: bigint('last_id', { mode: 'number' }).notNull(),
+  lastHash: text('last_hash').notNull()
 })
 
 export type ReleaseRow = typeof releases.$inferSelect
@@ -72,3 +91,4 @@ export type ChannelReleaseRow = typeof channelReleases.$inferSelect
 export type ChannelEventRow = typeof channelEvents.$inferSelect
 export type RevocationRow = typeof revocations.$inferSelect
 export type AuditRow = typeof auditLog.$inferSelect
+export type AuditChainHeadRow = typeof auditChainHead.$inferSelect
