@@ -11,6 +11,8 @@ export interface Config {
   databaseUrl: string | null
   dataDir: string
   channelsDir: string
+  /** CHANNELS_DIR was set: a missing directory is then an error, not a warning. */
+  channelsDirExplicit: boolean
   logLevel: string
   licensePublicKeys: string[]
   licenseIssuer: string | null
@@ -84,6 +86,7 @@ export function loadConfig (env: Env = process.env): Config {
     databaseUrl,
     dataDir: path.resolve(text(env, 'DATA_DIR') ?? './data'),
     channelsDir: path.resolve(text(env, 'CHANNELS_DIR') ?? './channels'),
+    channelsDirExplicit: text(env, 'CHANNELS_DIR') !== null,
     logLevel,
     licensePublicKeys: (text(env, 'LICENSE_PUBLIC_KEYS') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '').map((p) => path.resolve(p)),
     licenseIssuer: text(env, 'LICENSE_ISSUER'),

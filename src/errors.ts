@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   REQUEST_TIMEOUT: { status: 408, title: 'Request not received in time' },
   RELEASE_CONFLICT: { status: 409, title: 'Release exists with other content' },
+  CHANNEL_MANAGED_BY_FILE: { status: 409, title: 'Channel is defined by a channel file' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },

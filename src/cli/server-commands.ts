@@ -38,7 +38,8 @@ export function registerServerCommands (program: Command): void {
         await database.migrate()
         const result = await createStore(database.db).syncChannels(definitions, 'sync:cli')
         pino({ level: 'info' }).info(result, 'channels synced')
-        process.stdout.write(`created: ${result.created.join(', ') || '-'}; updated: ${result.updated.join(', ') || '-'}; unchanged: ${result.unchanged.join(', ') || '-'}\n`)
+        const unmanaged = result.unmanaged.length === 0 ? '' : `; no longer managed by a file: ${result.unmanaged.join(', ')}`
+        process.stdout.write(`created: ${result.created.join(', ') || '-'}; updated: ${result.updated.join(', ') || '-'}; unchanged: ${result.unchanged.join(', ') || '-'}${unmanaged}\n`)
       } finally {
         await database.close()
       }

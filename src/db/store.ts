@@ -3,15 +3,16 @@
  * runs in one transaction that also writes its audit row and a NOTIFY, so the change, its
  * audit trail and the replicas' cache invalidation commit together or not at all.
  */
-import { and, desc, eq, lt, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, isNotNull, lt, notInArray, sql } from 'drizzle-orm'
 import type { ChartRef } from '../schemas.js'
-import type { ChannelDefinition } from '../domain/channel-file.js'
+import { auditEntryHash, verifyAuditChain, type AuditChainReport, type StoredAuditRow } from '../domain/audit-chain.js'
+import type { ChannelFileDefinition } from '../channel-loader.js'
 import type { NormalisedRelease } from '../domain/release.js'
 import { canonicalJson } from '../domain/values.js'
 import { ChartcastError } from '../errors.js'
 import { CHANGE_CHANNEL, type AppDatabase } from './index.js'
 import {
-  auditLog, channelEvents, channelReleases, channels, releases, revocations,
+  auditChainHead, auditLog, channelEvents, channelReleases, channels, releases, revocations,
   type AuditRow, type ChannelEventRow, type ChannelReleaseRow, type ChannelRow, type ReleaseRow, type RevocationRow
 } from './schema.js'
 
@@ -32,9 +33,53 @@ async function notify (tx: Tx, notice: ChangeNotice): Promise<void> {
   await tx.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify(notice)})`)
 }
 
-async function audit (tx: Tx, actor: string, action: string, target: string, detail: Record<string, unknown>): Promise<void> {
-  await tx.insert(auditLog).values({ actor, action, target, detail })
+/** The chain head's only row. */
+const CHAIN_HEAD_ID = 1
+
+/**
+ * Appends a mutation's audit row to the hash chain (src/domain/audit-chain.ts), inside the
+ * mutation's transaction.
+ *
+ * Each row names the hash of the row before it, so two writers must never read the same
+ * predecessor, whether they are concurrent requests or replicas on one PostgreSQL. Every
+ * append therefore first locks the one-row chain head with SELECT ... FOR UPDATE and holds
+ * the lock to commit: the next writer waits, then reads the head this one wrote, and a
+ * rollback undoes the audit row and the head update together. A row lock rather than
+ * pg_advisory_xact_lock: it needs no database-wide lock number that some other application
+ * on the database might also pick, it shows in pg_locks against a named table, and the
+ * locked row records the last hash, which lets the verifier notice rows cut from the end.
+ * (Mutations serialise on it only for the rest of their transaction, after their own work.)
+ *
+ * id and `at` are taken after the lock, so id order is chain order; `at` is truncated to
+ * milliseconds, all that a JS Date holds when the row is read back and verified, and comes
+ * from the database's clock so that replicas with skewed clocks still write it in order.
+ */
+async function appendAudit (tx: Tx, actor: string, action: string, target: string, detail: Record<string, unknown>): Promise<void> {
+  const [head] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, CHAIN_HEAD_ID)).for('update')
+  if (head === undefined) throw new Error('the audit chain head row is missing (migration 0003 inserts it)')
+  // Text, not bigint and timestamptz: the two drivers parse those differently.
+  const { rows } = await tx.execute(sql`
+    select nextval(pg_get_serial_sequence('audit_log', 'id'))::text as id,
+           (extract(epoch from date_trunc('milliseconds', clock_timestamp())) * 1000)::bigint::text as at_ms`) as unknown as { rows: Array<{ id: string, at_ms: string }> }
+  const allocated = rows[0]
+  if (allocated === undefined) throw new Error('no audit id allocated')
+  const entry = {
+    id: Number(allocated.id),
+    at: new Date(Number(allocated.at_ms)),
+    actor,
+    action,
+    target,
+    // Hash what jsonb will give back: JSON values only (a Date would become its ISO string).
+    detail: JSON.parse(JSON.stringify(detail)) as Record<string, unknown>,
+    prevHash: head.lastHash
+  }
+  const hash = auditEntryHash(entry)
+  await tx.insert(auditLog).values({ ...entry, hash })
+  await tx.update(auditChainHead).set({ lastId: entry.id, lastHash: hash }).where(eq(auditChainHead.id, CHAIN_HEAD_ID))
 }
+
+/** Audit rows read per query while verifying, so a long log is never held in memory at once. */
+const VERIFY_PAGE_SIZE = 1000
 
 export interface ChannelSettings {
   description?: string
@@ -61,7 +106,7 @@ export function createStore (db: AppDatabase) {
         }).onConflictDoNothing({ target: releases.version }).returning()
         const row = inserted[0]
         if (row !== undefined) {
-          await audit(tx, actor, 'release.publish', `release:${release.version}`, { digest: release.digest, chart: release.chart })
+          await appendAudit(tx, actor, 'release.publish', `release:${release.version}`, { digest: release.digest, chart: release.chart })
           await notify(tx, { kind: 'release', version: release.version })
           return { created: true, row }
         }
@@ -98,19 +143,37 @@ export function createStore (db: AppDatabase) {
     },
 
     /** Creates or updates a channel; returns whether anything changed. */
-    async upsertChannel (name: string, settings: ChannelSettings, actor: string, action = 'channel.upsert'): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
-      return await db.transaction(async (tx) => upsertChannelIn(tx, name, settings, actor, action))
+    /**
+     * Creates or updates a channel through the API; returns whether anything changed. A
+     * channel defined by a channel file is refused (CHANNEL_MANAGED_BY_FILE): the next sync
+     * would silently put the file's values back.
+     */
+    async upsertChannel (name: string, settings: ChannelSettings, actor: string): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
+      return await db.transaction(async (tx) => upsertChannelIn(tx, name, settings, actor, 'channel.upsert', { api: true }))
     },
 
-    /** Applies channel files in one transaction: all of them or none. */
-    async syncChannels (definitions: ChannelDefinition[], actor: string): Promise<{ created: string[], updated: string[], unchanged: string[] }> {
+    /**
+     * Applies a directory of channel files in one transaction: all of them or none. Each
+     * channel becomes managed by its file; a channel whose file is no longer in the directory
+     * goes back to the API (`channel.unmanage`), so removing a file never leaves a channel
+     * nobody can change.
+     */
+    async syncChannels (definitions: ChannelFileDefinition[], actor: string): Promise<{ created: string[], updated: string[], unchanged: string[], unmanaged: string[] }> {
       return await db.transaction(async (tx) => {
-        const result = { created: [] as string[], updated: [] as string[], unchanged: [] as string[] }
+        const result = { created: [] as string[], updated: [] as string[], unchanged: [] as string[], unmanaged: [] as string[] }
         for (const def of definitions) {
           const { created, changed } = await upsertChannelIn(tx, def.name, {
             description: def.description, values: def.values, accepts: def.accepts, pollInterval: def.pollInterval
-          }, actor, 'channel.sync')
+          }, actor, 'channel.sync', { file: def.file })
           ;(created ? result.created : changed ? result.updated : result.unchanged).push(def.name)
+        }
+        const synced = definitions.map((def) => def.name)
+        const released = await tx.update(channels).set({ managedByFile: null, updatedAt: sql`now()` })
+          .where(synced.length === 0 ? isNotNull(channels.managedByFile) : and(isNotNull(channels.managedByFile), notInArray(channels.name, synced)))
+          .returning({ name: channels.name })
+        for (const { name } of released.sort((a, b) => a.name.localeCompare(b.name))) {
+          await appendAudit(tx, actor, 'channel.unmanage', `channel:${name}`, { reason: 'channel file no longer in the synced directory' })
+          result.unmanaged.push(name)
         }
         return result
       })
@@ -132,7 +195,7 @@ export function createStore (db: AppDatabase) {
           }).returning()
         if (changed.length === 0) return { promoted: false }
         await tx.insert(channelEvents).values({ channel, version, action: 'promote', actor })
-        await audit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
+        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
         await notify(tx, { kind: 'channel', name: channel })
         return { promoted: true }
       })
@@ -149,7 +212,7 @@ export function createStore (db: AppDatabase) {
         await tx.update(channelReleases).set({ state: 'withdrawn' })
           .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
         await tx.insert(channelEvents).values({ channel, version, action: 'withdraw', actor, reason })
-        await audit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
+        await appendAudit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
         await notify(tx, { kind: 'channel', name: channel })
         return { withdrawn: true }
       })
@@ -163,7 +226,7 @@ export function createStore (db: AppDatabase) {
       return await db.transaction(async (tx) => {
         const [row] = await tx.insert(revocations).values({ jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason, actor }).returning()
         if (row === undefined) throw new Error('revocation insert returned nothing')
-        await audit(tx, actor, 'license.revoke', input.jti !== undefined ? `license:jti:${input.jti}` : `license:sub:${input.sub}`, { jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason })
+        await appendAudit(tx, actor, 'license.revoke', input.jti !== undefined ? `license:jti:${input.jti}` : `license:sub:${input.sub}`, { jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason })
         await notify(tx, { kind: 'revocation' })
         return row
       })
@@ -171,6 +234,27 @@ export function createStore (db: AppDatabase) {
 
     async listRevocations (): Promise<RevocationRow[]> {
       return await db.select().from(revocations).orderBy(desc(revocations.id))
+    },
+
+    /**
+     * Checks the audit hash chain from its first row to the head, in one read-only snapshot
+     * so that writes committed meanwhile cannot look like a break.
+     */
+    async verifyAuditChain (): Promise<AuditChainReport> {
+      return await db.transaction(async (tx) => {
+        const [head] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, CHAIN_HEAD_ID))
+        async function * rows (): AsyncIterable<StoredAuditRow> {
+          let after = 0
+          for (;;) {
+            const page = await tx.select().from(auditLog).where(gt(auditLog.id, after)).orderBy(asc(auditLog.id)).limit(VERIFY_PAGE_SIZE)
+            yield * page
+            const last = page.at(-1)
+            if (last === undefined || page.length < VERIFY_PAGE_SIZE) return
+            after = last.id
+          }
+        }
+        return await verifyAuditChain(rows(), head ?? null)
+      }, { isolationLevel: 'repeatable read', accessMode: 'read only' })
     },
 
     async listAudit (limit: number, before: number | null): Promise<AuditRow[]> {
@@ -181,16 +265,23 @@ export function createStore (db: AppDatabase) {
   }
 }
 
-async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings, actor: string, action: string): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
+/** Who is changing a channel: the API, or the sync of one channel file (base name). */
+type ChannelWriter = { api: true } | { file: string }
+
+async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings, actor: string, action: string, writer: ChannelWriter): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
   const [existing] = await tx.select().from(channels).where(eq(channels.name, name)).for('update')
+  if ('api' in writer && existing?.managedByFile != null) {
+    throw new ChartcastError('CHANNEL_MANAGED_BY_FILE', `channel "${name}" is defined by the channel file ${existing.managedByFile}: change that file and sync it (restart, or chartcast sync DIR); promotions and withdrawals stay open`)
+  }
   const next = {
     description: settings.description ?? existing?.description ?? '',
     values: settings.values ?? existing?.values ?? {},
     accepts: settings.accepts !== undefined ? settings.accepts : existing?.accepts ?? null,
-    pollInterval: settings.pollInterval !== undefined ? settings.pollInterval : existing?.pollInterval ?? null
+    pollInterval: settings.pollInterval !== undefined ? settings.pollInterval : existing?.pollInterval ?? null,
+    managedByFile: 'file' in writer ? writer.file : null
   }
   if (existing !== undefined && canonicalJson(next) === canonicalJson({
-    description: existing.description, values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval
+    description: existing.description, values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval, managedByFile: existing.managedByFile
   })) {
     return { created: false, changed: false, row: existing }
   }
@@ -199,8 +290,8 @@ async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings,
     : await tx.update(channels).set({ ...next, updatedAt: sql`now()` }).where(eq(channels.name, name)).returning()
   // Another transaction created the channel between our read and insert: it is committed
   // now, so reading again finds it and this becomes an update.
-  if (row === undefined) return await upsertChannelIn(tx, name, settings, actor, action)
-  await audit(tx, actor, action, `channel:${name}`, { created: existing === undefined, ...next })
+  if (row === undefined) return await upsertChannelIn(tx, name, settings, actor, action, writer)
+  await appendAudit(tx, actor, action, `channel:${name}`, { created: existing === undefined, ...next })
   await notify(tx, { kind: 'channel', name })
   return { created: existing === undefined, changed: true, row }
 }

@@ -1,9 +1,8 @@
 /** Opens the database (or takes an opened one), applies migrations and syncs channel files. */
-import { existsSync } from 'node:fs'
 import fp from 'fastify-plugin'
 import { openDatabase, type Database } from '../db/index.js'
 import { createStore, type Store } from '../db/store.js'
-import { readChannelDir } from '../channel-loader.js'
+import { readStartupChannelDir } from '../channel-loader.js'
 import type { Config } from '../config.js'
 
 declare module 'fastify' {
@@ -32,12 +31,12 @@ export default fp<DatabasePluginOptions>(async (fastify, opts) => {
   fastify.decorate('database', database)
   fastify.decorate('store', store)
 
-  if (existsSync(opts.config.channelsDir)) {
-    // Parse every file first (a broken file throws, naming file and line), then write all in one transaction.
-    const definitions = readChannelDir(opts.config.channelsDir)
+  // Parse every file first (a broken file throws, naming file and line), then write all in one transaction.
+  const definitions = readStartupChannelDir(opts.config.channelsDir, opts.config.channelsDirExplicit)
+  if (definitions === null) {
+    fastify.log.warn({ dir: opts.config.channelsDir }, 'the default channels directory does not exist; channels come from the API only (set CHANNELS_DIR to sync channel files)')
+  } else {
     const result = await store.syncChannels(definitions, 'sync:startup')
     fastify.log.info({ dir: opts.config.channelsDir, ...result }, 'channels synced')
-  } else {
-    fastify.log.info({ dir: opts.config.channelsDir }, 'no channels directory; channels come from the API only')
   }
 }, { name: 'chartcast-database' })

@@ -65,9 +65,9 @@ for (const driver of testDrivers()) {
   t.test(`${driver}: syncing channel files twice writes once`, async (t) => {
     const { database } = await buildTestServer(t, { driver })
     const store = createStore(database.db)
-    const defs = [{ name: 'stable', description: 'prod', values: { a: 1 }, accepts: null, pollInterval: '1h' }]
-    t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [] })
-    t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'] })
+    const defs = [{ name: 'stable', description: 'prod', values: { a: 1 }, accepts: null, pollInterval: '1h', file: 'stable.yaml' }]
+    t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [], unmanaged: [] })
+    t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'], unmanaged: [] })
     t.equal((await database.db.select().from(auditLog)).length, 1)
   })
 }

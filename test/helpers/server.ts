@@ -17,9 +17,10 @@ import { loadConfig, type Config } from '../../src/config.js'
 import { sql } from 'drizzle-orm'
 import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-database.js'
 import { openDatabase, type Database } from '../../src/db/index.js'
+import { GENESIS_HASH } from '../../src/domain/audit-chain.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -83,7 +84,13 @@ async function freshSharedPglite (): Promise<Database> {
     return database
   })()
   const database = await sharedPglite
-  await database.db.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations RESTART IDENTITY CASCADE`)
+  // The append-only tables refuse TRUNCATE through triggers; replica mode (we are superuser)
+  // skips them, the way only a test may. The chain head goes back to the genesis value.
+  await database.db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL session_replication_role = replica`)
+    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations RESTART IDENTITY CASCADE`)
+    await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}`)
+  })
   return database
 }
 
@@ -151,6 +158,8 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
   const keyFile = path.join(scratch, 'license-public.pem')
   writeFileSync(keyFile, keyPair.publicPem)
   const authSecret = options.authSecret ?? randomBytes(32).toString('hex')
+  // An empty channels directory: a CHANNELS_DIR that does not exist stops start-up.
+  mkdirSync(path.join(scratch, 'no-channels'))
   const config = loadConfig({
     DATA_DIR: scratch,
     CHANNELS_DIR: path.join(scratch, 'no-channels'),
