@@ -61,7 +61,11 @@ export const Channel = Type.Object({
   accepts: Type.Union([Type.String(), Type.Null()]),
   pollInterval: Type.Union([Type.String(), Type.Null()]),
   head: Type.Union([Type.String(), Type.Null()]),
-  updatedAt: Type.String({ format: 'date-time' })
+  updatedAt: Type.String({ format: 'date-time' }),
+  managedBy: Type.Union([
+    Type.Object({ file: Type.String({ description: 'channel file in CHANNELS_DIR that defines this channel; PUT answers 409 CHANNEL_MANAGED_BY_FILE' }) }),
+    Type.Null()
+  ], { description: 'null when the channel is defined through the API' })
 })
 export type Channel = Static<typeof Channel>
 

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander'
 import { registerAgentCommand } from './agent.js'
 import { registerServerCommands } from './server-commands.js'
 import { registerCredentialCommands } from './credential-commands.js'
+import { registerAuditCommands } from './audit-commands.js'
 
 export function buildProgram (): Command {
   const program = new Command()
@@ -14,6 +15,7 @@ export function buildProgram (): Command {
   registerServerCommands(program)
   registerCredentialCommands(program)
   registerAgentCommand(program)
+  registerAuditCommands(program)
   return program
 }
 

@@ -31,7 +31,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     preHandler: fastify.requireRole('admin'),
     config: { rateLimit },
     schema: {
-      summary: 'Create or update a channel',
+      summary: 'Create or update a channel (409 CHANNEL_MANAGED_BY_FILE when a channel file defines it)',
       tags: ['channels'],
       security: bearerSecurity,
       params: NameParams,

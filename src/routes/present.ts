@@ -9,7 +9,16 @@ export function presentRelease (row: ReleaseRow): Release {
 }
 
 export function presentChannel (row: ChannelRow, head: string | null): Channel {
-  return { name: row.name, description: row.description, values: row.values, accepts: row.accepts, pollInterval: row.pollInterval, head, updatedAt: row.updatedAt.toISOString() }
+  return {
+    name: row.name,
+    description: row.description,
+    values: row.values,
+    accepts: row.accepts,
+    pollInterval: row.pollInterval,
+    head,
+    updatedAt: row.updatedAt.toISOString(),
+    managedBy: row.managedByFile === null ? null : { file: row.managedByFile }
+  }
 }
 
 export function presentChannelEvent (row: ChannelEventRow): Static<typeof ChannelEvent> {
