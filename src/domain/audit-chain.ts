@@ -112,7 +112,7 @@ export async function verifyAuditChain (rows: AsyncIterable<StoredAuditRow>, hea
   if (head.lastId !== expectedLastId || head.lastHash !== previousHash) {
     return report({
       id: null,
-      problem: `the chain head names row ${head.lastId} (${head.lastHash}) but the chain ends at ${previousId === null ? 'no row' : `row ${previousId}`} (${previousHash}): rows were removed from the end`
+      problem: `the chain head names row ${head.lastId} (${head.lastHash}) but the chain ends at ${previousId === null ? 'no row' : `row ${previousId}`} (${previousHash}): rows were removed from the end, or the head was changed`
     })
   }
   return report(null)
