@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { readChannelDir } from '../src/channel-loader.js'
+import { readChannelDir, readStartupChannelDir } from '../src/channel-loader.js'
 import { ChannelFileError } from '../src/domain/channel-file.js'
 import { buildTestServer, testDrivers, type TestServer } from './helpers/server.js'
 
@@ -22,7 +22,8 @@ t.test('reads every .yaml and .yml file, sorted by file name', async (t) => {
   })
   const defs = readChannelDir(dir)
   t.same(defs.map((d) => d.name), ['beta', 'stable'])
-  t.same(defs[1], { name: 'stable', description: 'Production', values: { replicas: 3 }, accepts: '>=1.0.0', pollInterval: '1h' })
+  t.same(defs[1], { name: 'stable', description: 'Production', values: { replicas: 3 }, accepts: '>=1.0.0', pollInterval: '1h', file: 'stable.yaml' })
+  t.equal(defs[0]?.file, 'beta.yml', 'each definition names its file')
 })
 
 t.test('an empty directory gives no channels', async (t) => {
@@ -84,6 +85,21 @@ t.test('a missing directory is refused with a message naming it', async (t) => {
   t.throws(() => readChannelDir(dir), { name: 'ChannelFileError', message: `${dir}: channels directory cannot be read` })
 })
 
+t.test('at start-up, a CHANNELS_DIR that was set but does not exist is an error naming it', async (t) => {
+  const dir = path.join(scratch(t, {}), 'absent')
+  t.throws(() => readStartupChannelDir(dir, true), { name: 'ChannelFileError', message: `${dir}: CHANNELS_DIR does not exist` })
+})
+
+t.test('at start-up, the default channels directory missing means no channel files', async (t) => {
+  t.equal(readStartupChannelDir(path.join(scratch(t, {}), 'absent'), false), null)
+})
+
+t.test('at start-up, an existing directory is read whether CHANNELS_DIR was set or not', async (t) => {
+  const dir = scratch(t, { 'stable.yaml': 'name: stable\n' })
+  t.same(readStartupChannelDir(dir, false)?.map((d) => d.name), ['stable'])
+  t.same(readStartupChannelDir(dir, true)?.map((d) => d.name), ['stable'])
+})
+
 t.test('a file in place of the directory is refused', async (t) => {
   const dir = scratch(t, { 'file.yaml': 'name: file\n' })
   t.throws(() => readChannelDir(path.join(dir, 'file.yaml')), { name: 'ChannelFileError', message: /is not a directory/ })
@@ -106,8 +122,14 @@ for (const driver of testDrivers()) {
       const audit = async (server: TestServer) => (await server.app.inject({ url: '/audit', headers: { authorization: `Bearer ${server.tokens.admin}` } })).json().entries as Array<{ action: string, actor: string }>
       const first = await audit(s)
       t.same(first.map((e) => [e.action, e.actor]), [['channel.sync', 'sync:startup'], ['channel.sync', 'sync:startup']])
+      t.same(channels.map((c: { managedBy: unknown }) => c.managedBy), [{ file: 'beta.yaml' }, { file: 'stable.yaml' }])
       const again = await buildTestServer(t, { driver, database: s.database, env: { CHANNELS_DIR: dir } })
       t.equal((await audit(again)).length, first.length, 'a second start changes nothing')
+    })
+
+    t.test('a CHANNELS_DIR that does not exist stops start-up, naming the path', async (t) => {
+      const dir = path.join(scratch(t, {}), 'chanels')
+      await t.rejects(buildTestServer(t, { driver, env: { CHANNELS_DIR: dir } }), { name: 'ChannelFileError', message: `${dir}: CHANNELS_DIR does not exist` })
     })
 
     t.test('a broken channel file stops start-up, naming file and line, and nothing is half-loaded', async (t) => {

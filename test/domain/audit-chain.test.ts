@@ -64,7 +64,7 @@ t.test('the hash covers every field, the link included', async (t) => {
     { id: 2 }, { at: new Date(base.at.getTime() + 1) }, { actor: 'mallory' }, { action: 'channel.withdraw' },
     { target: 'channel:beta' }, { detail: { version: '9.9.9' } }, { prevHash: '1'.repeat(64) }
   ]
-  for (const change of variants) t.not(auditEntryHash({ ...base, ...change }), row!.hash, Object.keys(change)[0])
+  for (const change of variants) t.not(auditEntryHash({ ...base, ...change }), row!.hash, Object.keys(change).join())
 })
 
 t.test('an intact chain verifies, and the report gives its rows and head', async (t) => {

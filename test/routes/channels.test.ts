@@ -1,4 +1,7 @@
 import t from 'tap'
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
 import { assertProblem, auth } from '../helpers/problem.js'
@@ -14,6 +17,18 @@ async function spec (s: TestServer, channel: string): Promise<LightMyRequestResp
 
 async function history (s: TestServer, channel: string): Promise<Array<Record<string, unknown>>> {
   return (await s.app.inject({ url: `/channels/${channel}/releases`, headers: auth(s.tokens.reader) })).json().events
+}
+
+/** A channels directory holding these files, removed after the test. */
+function channelsDir (t: { teardown (fn: () => void): void }, files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chartcast-channels-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text)
+  return dir
+}
+
+async function auditCount (s: TestServer): Promise<number> {
+  return (await s.app.inject({ url: '/audit', headers: auth(s.tokens.admin) })).json().entries.length as number
 }
 
 for (const driver of testDrivers()) {
@@ -301,6 +316,60 @@ for (const driver of testDrivers()) {
       const after = await spec(s, 'stable')
       t.same(after.json().values, { a: 2 })
       t.not(after.headers.etag, before.headers.etag)
+    })
+
+    t.test('a channel defined by a file shows managedBy; one made through the API shows null', async (t) => {
+      const dir = channelsDir(t, { 'stable.yaml': 'name: stable\ndescription: Production\n' })
+      const s = await buildTestServer(t, { driver, env: { CHANNELS_DIR: dir } })
+      await s.putChannel('canary')
+      t.same((await getChannel(s, 'stable')).json().managedBy, { file: 'stable.yaml' })
+      t.equal((await getChannel(s, 'canary')).json().managedBy, null)
+      const list = (await s.app.inject({ url: '/channels', headers: auth(s.tokens.reader) })).json().channels as Array<{ name: string, managedBy: unknown }>
+      t.same(list.map((c) => [c.name, c.managedBy]), [['canary', null], ['stable', { file: 'stable.yaml' }]])
+    })
+
+    t.test('PUT on a file-managed channel is 409 CHANNEL_MANAGED_BY_FILE naming the file; nothing changes', async (t) => {
+      const dir = channelsDir(t, { 'stable.yaml': 'name: stable\ndescription: Production\nvalues:\n  replicas: 3\n' })
+      const s = await buildTestServer(t, { driver, env: { CHANNELS_DIR: dir } })
+      const before = await auditCount(s)
+      const body = assertProblem(t, await s.putChannel('stable', { values: { replicas: 1 } }), 409, 'CHANNEL_MANAGED_BY_FILE')
+      t.match(body.detail, 'stable.yaml')
+      t.match((await getChannel(s, 'stable')).json(), { description: 'Production', values: { replicas: 3 } })
+      t.equal(await auditCount(s), before, 'no audit row')
+    })
+
+    t.test('promotions and withdrawals stay open on a file-managed channel', async (t) => {
+      const dir = channelsDir(t, { 'stable.yaml': 'name: stable\n' })
+      const s = await buildTestServer(t, { driver, env: { CHANNELS_DIR: dir } })
+      await s.publish('1.0.0')
+      await s.publish('1.1.0')
+      t.equal((await s.promote('stable', '1.0.0')).statusCode, 201)
+      t.equal((await s.promote('stable', '1.1.0')).statusCode, 201)
+      t.equal((await s.app.inject({ method: 'DELETE', url: '/channels/stable/releases/1.1.0', headers: auth(s.tokens.publisher) })).statusCode, 204)
+      t.equal((await spec(s, 'stable')).json().version, '1.0.0')
+    })
+
+    t.test('a channel made through the API becomes file-managed when a file for it is synced', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      await s.putChannel('stable', { description: 'from the API' })
+      const dir = channelsDir(t, { 'stable.yaml': 'name: stable\ndescription: from the file\n' })
+      const again = await buildTestServer(t, { driver, database: s.database, env: { CHANNELS_DIR: dir } })
+      t.match((await getChannel(again, 'stable')).json(), { description: 'from the file', managedBy: { file: 'stable.yaml' } })
+      assertProblem(t, await again.putChannel('stable', { description: 'x' }), 409, 'CHANNEL_MANAGED_BY_FILE')
+    })
+
+    t.test('removing the file hands the channel back to the API at the next start, keeping its releases', async (t) => {
+      const dir = channelsDir(t, { 'stable.yaml': 'name: stable\ndescription: Production\n', 'beta.yaml': 'name: beta\n' })
+      const s = await buildTestServer(t, { driver, env: { CHANNELS_DIR: dir } })
+      await s.publish('1.0.0')
+      await s.promote('stable', '1.0.0')
+      unlinkSync(path.join(dir, 'stable.yaml'))
+      const again = await buildTestServer(t, { driver, database: s.database, env: { CHANNELS_DIR: dir } })
+      t.match((await getChannel(again, 'stable')).json(), { managedBy: null, head: '1.0.0', description: 'Production' })
+      t.same((await getChannel(again, 'beta')).json().managedBy, { file: 'beta.yaml' })
+      const entries = (await again.app.inject({ url: '/audit', headers: auth(again.tokens.admin) })).json().entries as Array<{ action: string, target: string }>
+      t.match(entries[0], { action: 'channel.unmanage', target: 'channel:stable' })
+      t.equal((await again.putChannel('stable', { description: 'now from the API' })).statusCode, 200)
     })
   })
 }
