@@ -9,7 +9,7 @@ import { runCli } from '../helpers/cli.js'
 const SECRET = 'cli-test-secret-that-is-long-enough-0123456789'
 
 t.test('every command has --help', async (t) => {
-  for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['sync', '--help'], ['token', 'create', '--help'], ['license', 'keygen', '--help'], ['license', 'issue', '--help'], ['agent', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['sync', '--help'], ['token', 'create', '--help'], ['license', 'keygen', '--help'], ['license', 'issue', '--help'], ['agent', '--help'], ['audit', 'verify', '--help']]) {
     const result = await runCli(args)
     t.equal(result.code, 0, args.join(' '))
     t.match(result.stdout, /Usage: chartcast/, args.join(' '))
