@@ -6,7 +6,7 @@ import { checkAcceptsRange, checkPollInterval } from './channel.js'
 import { checkValues } from './release.js'
 import { describeYamlError, parseUntrustedYaml, YamlInputError } from './yaml.js'
 import { describeUnstorableText, findUnstorableText } from './storable-text.js'
-import { allowedKeysAt, describeUnknownKey } from './unknown-key.js'
+import { allowedKeysAt, describeUnknownKey, pointerSegments } from './unknown-key.js'
 import { ChartcastError } from '../errors.js'
 
 const validateChannelFile = Compile(ChannelFile)
@@ -52,11 +52,6 @@ export function parseChannelFile (fileName: string, text: string): ChannelDefini
     if (error instanceof ChartcastError) throw new ChannelFileError(fileName, error.detail)
     throw error
   }
-}
-
-/** JSON pointer (RFC 6901) segments of a validator's instancePath. */
-function pointerSegments (pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
 }
 
 /** The first schema error, in words; an unknown key names the allowed ones rather than "schema is false". */

@@ -54,6 +54,11 @@ export function describeUnknownKey (key: string, allowed: readonly string[], nou
   return `unknown ${noun} ${JSON.stringify(key)}${suggestion}${nearest === null ? '; ' : ' '}${list}`
 }
 
+/** The keys named by a validator's instancePath, a JSON pointer (RFC 6901: "~1" is "/", "~0" is "~"). */
+export function pointerSegments (pointer: string): string[] {
+  return pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+}
+
 /**
  * The property names a JSON schema allows at `path` (keys from the root), following
  * `properties` and the members of `allOf`/`anyOf`; null when the schema there lists none.
