@@ -62,6 +62,12 @@ t.test('a file whose name differs from its channel name is refused', async (t) =
   t.throws(() => readChannelDir(dir), { name: 'ChannelFileError', message: /prod\.yaml: name "stable" does not match/ })
 })
 
+t.test('a misspelt key in a channel file is refused as unknown, naming the file and the intended key', async (t) => {
+  const dir = scratch(t, { 'beta.yaml': 'name: beta\n', 'stable.yaml': 'name: stable\nacepts: ">=1.0.0"\n' })
+  const error = t.throws(() => readChannelDir(dir)) as ChannelFileError
+  t.equal(error.message, `${path.join(dir, 'stable.yaml')}: unknown key "acepts"; did you mean "accepts"? allowed: name, description, values, accepts, pollInterval`)
+})
+
 t.test('two files defining one channel are refused, naming both', async (t) => {
   const dir = scratch(t, { 'stable.yaml': 'name: stable\n', 'stable.yml': 'name: stable\n' })
   const error = t.throws(() => readChannelDir(dir)) as ChannelFileError

@@ -63,14 +63,27 @@ export function parseLicenseClaims (payload: unknown): LicenseClaims {
 /** The checks that do not depend on the channel: time window, issuer, audience, revocation. */
 export function checkLicenseValidity (claims: LicenseClaims, nowSeconds: number, policy: LicensePolicy, revoked: RevocationSet): void {
   // RFC 7519 4.1.4: the token must not be accepted on or after exp.
-  if (nowSeconds >= claims.exp) throw new ChartcastError('LICENSE_EXPIRED', `license expired at ${new Date(claims.exp * 1000).toISOString()}`)
+  if (nowSeconds >= claims.exp) throw new ChartcastError('LICENSE_EXPIRED', `license expired at ${describeNumericDate(claims.exp)}`)
   if (claims.nbf !== undefined && nowSeconds < claims.nbf) {
-    throw new ChartcastError('LICENSE_NOT_YET_VALID', `license is valid from ${new Date(claims.nbf * 1000).toISOString()}`)
+    throw new ChartcastError('LICENSE_NOT_YET_VALID', `license is valid from ${describeNumericDate(claims.nbf)}`)
   }
   if (policy.issuer !== null && claims.iss !== policy.issuer) throw new ChartcastError('LICENSE_INVALID', 'license was issued by another issuer')
   if (policy.audience !== null && !hasAudience(claims.aud, policy.audience)) throw new ChartcastError('LICENSE_INVALID', 'license is for another audience')
   if (claims.jti !== undefined && revoked.jtis.has(claims.jti)) throw new ChartcastError('LICENSE_REVOKED', 'license has been revoked')
   if (revoked.subs.has(claims.sub)) throw new ChartcastError('LICENSE_REVOKED', 'licenses of this deployment have been revoked')
+}
+
+/** ECMA-262 21.4.1.1: a Date holds at most 8.64e15 ms either side of 1970; toISOString throws beyond. */
+const MAX_DATE_MS = 8.64e15
+
+/**
+ * A NumericDate (RFC 7519 2: seconds since 1970, possibly non-integer) for a message: as an ISO
+ * date when a Date can hold it, else as the number itself. A signed license may carry any finite
+ * number, and a refusal must never fail while being worded.
+ */
+export function describeNumericDate (seconds: number): string {
+  const ms = seconds * 1000
+  return Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : `NumericDate ${seconds} (beyond the calendar)`
 }
 
 /** RFC 7519 4.1.3: `aud` is one string or an array of them. (No array built per request: this runs on every pull.) */

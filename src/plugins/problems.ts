@@ -4,8 +4,9 @@
  * secrets) and answered as a bare 500.
  */
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyReply, FastifySchema } from 'fastify'
 import { ChartcastError, toProblem, type ErrorCode } from '../errors.js'
+import { allowedKeysAt, describeUnknownKey, pointerSegments } from '../domain/unknown-key.js'
 
 const CONNECTION_ERROR_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
@@ -38,9 +39,25 @@ const CODE_FOR_CLIENT_STATUS: Partial<Record<number, ErrorCode>> = {
   401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE'
 }
 
-function fromFastifyError (error: FastifyError): ChartcastError | null {
+/**
+ * A schema validation failure in words. ajv says "body must NOT have additional properties"
+ * without naming the key; an unknown key is named, with the nearest allowed one and the list
+ * (taken from the route's own schema).
+ */
+function describeValidationError (error: FastifyError, routeSchema: FastifySchema | undefined): string {
+  const first = error.validation?.[0]
+  const key = (first?.params as { additionalProperty?: unknown } | undefined)?.additionalProperty
+  const context = error.validationContext
+  if (first === undefined || first.keyword !== 'additionalProperties' || typeof key !== 'string' || context === undefined) return error.message
+  const segments = pointerSegments(first.instancePath)
+  const allowed = allowedKeysAt((routeSchema as Record<string, unknown> | undefined)?.[context], segments) ?? []
+  if (context === 'querystring' && segments.length === 0) return describeUnknownKey(key, allowed, 'query parameter')
+  return `${[context, ...segments].join('.')}: ${describeUnknownKey(key, allowed)}`
+}
+
+function fromFastifyError (error: FastifyError, routeSchema?: FastifySchema): ChartcastError | null {
   if (error instanceof ChartcastError) return error
-  if (error.validation !== undefined) return new ChartcastError('VALIDATION_FAILED', error.message)
+  if (error.validation !== undefined) return new ChartcastError('VALIDATION_FAILED', describeValidationError(error, routeSchema))
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ChartcastError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit')
@@ -63,7 +80,7 @@ function fromFastifyError (error: FastifyError): ChartcastError | null {
 
 export default fp(async (fastify) => {
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
-    let problemError = fromFastifyError(error)
+    let problemError = fromFastifyError(error, request.routeOptions.schema)
     if (problemError === null && isDatabaseUnavailable(error)) {
       problemError = new ChartcastError('DATABASE_UNAVAILABLE', 'the database is unreachable; nothing was changed, retry later', { 'retry-after': '5' })
       request.log.warn({ err: { type: error.name, code: error.code } }, 'database unavailable')

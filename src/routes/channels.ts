@@ -5,7 +5,7 @@ import { checkValues, checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
 import type { ChannelReleaseRow } from '../db/schema.js'
-import { bearerSecurity, problemResponses } from './common.js'
+import { bearerSecurity, problemResponses, refuseUnstorableText } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
 import { groupByChannel } from '../plugins/spec-cache.js'
 
@@ -28,6 +28,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }
 
   fastify.put('/channels/:name', {
+    preValidation: refuseUnstorableText,
     preHandler: fastify.requireRole('admin'),
     config: { rateLimit },
     schema: {
@@ -93,6 +94,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.post('/channels/:name/releases', {
+    preValidation: refuseUnstorableText,
     preHandler: fastify.requireRole('publisher'),
     config: { rateLimit },
     schema: {
@@ -116,6 +118,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.delete('/channels/:name/releases/:version', {
+    preValidation: refuseUnstorableText,
     preHandler: fastify.requireRole('publisher'),
     config: { rateLimit },
     schema: {

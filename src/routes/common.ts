@@ -1,6 +1,7 @@
 /** Response schemas shared by the routes: every error status answers a problem document. */
 import type { FastifyRequest } from 'fastify'
 import { ChartcastError } from '../errors.js'
+import { checkStorableText } from '../domain/storable-text.js'
 import { Problem } from '../schemas.js'
 
 export const problemResponses = {
@@ -20,4 +21,13 @@ export function pageLimit (text: string | undefined, defaultLimit: number, max: 
   const limit = text === undefined ? defaultLimit : Number(text)
   if (limit < 1 || limit > max) throw new ChartcastError('VALIDATION_FAILED', `limit must be between 1 and ${max}`)
   return limit
+}
+
+/**
+ * preValidation hook of every route that writes what the client sent: text the database cannot
+ * store (U+0000, unpaired surrogates) in the body, query or path is a 400, before anything runs.
+ * Not installed on the spec routes: they store nothing and are the hot path.
+ */
+export async function refuseUnstorableText (request: FastifyRequest): Promise<void> {
+  checkStorableText({ body: request.body, query: request.query, params: request.params })
 }

@@ -2,11 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ChartcastError } from '../errors.js'
 import { Revocation, RevocationInput } from '../schemas.js'
-import { bearerSecurity, problemResponses } from './common.js'
+import { bearerSecurity, problemResponses, refuseUnstorableText } from './common.js'
 import { presentRevocation } from './present.js'
 
 const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.post('/licenses/revocations', {
+    preValidation: refuseUnstorableText,
     preHandler: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {

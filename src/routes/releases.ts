@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { normaliseRelease, checkVersion, pageByVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Release, ReleaseInput, ReleasePageQuery, VersionText } from '../schemas.js'
-import { bearerSecurity, pageLimit, problemResponses } from './common.js'
+import { bearerSecurity, pageLimit, problemResponses, refuseUnstorableText } from './common.js'
 import { presentRelease } from './present.js'
 
 const RELEASES_PAGE = 100
@@ -11,6 +11,7 @@ const MAX_RELEASES_PAGE = 1000
 
 const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.post('/releases', {
+    preValidation: refuseUnstorableText,
     preHandler: fastify.requireRole('publisher'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {

@@ -106,3 +106,14 @@ t.test('serve refuses to start on a broken channel file, naming it', async (t) =
   t.not(result.code, 0)
   t.match(result.stderr, /stable\.yaml: name "production" does not match the file name "stable"/)
 })
+
+t.test('serve refuses to start on a misspelt channel-file key, naming the key and the one meant', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'chartcast-cli-'))
+  const channelsDir = path.join(dataDir, 'channels')
+  mkdirSync(channelsDir)
+  writeFileSync(path.join(channelsDir, 'stable.yaml'), 'name: stable\nacepts: ">=1.0.0"\n')
+  const result = await runCli(['serve'], { DATA_DIR: dataDir, CHANNELS_DIR: channelsDir, PORT: '0', AUTH_SECRET: SECRET })
+  t.not(result.code, 0)
+  t.match(result.stderr, /stable\.yaml: unknown key "acepts"; did you mean "accepts"\? allowed: name, description, values, accepts, pollInterval/)
+  t.notMatch(result.stderr, /schema is false/)
+})

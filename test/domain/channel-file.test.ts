@@ -59,3 +59,20 @@ t.test('an empty file or a list is not a channel', async (t) => {
   t.throws(() => parseChannelFile('stable.yaml', ''), ChannelFileError)
   t.throws(() => parseChannelFile('stable.yaml', '- name: stable\n'), ChannelFileError)
 })
+
+t.test('a misspelt key is refused as unknown, with the nearest allowed key and the allowed list', async (t) => {
+  const error = t.throws(() => parseChannelFile('stable.yaml', 'name: stable\nacepts: ">=1.0.0"\n')) as ChannelFileError
+  t.equal(error.message, 'stable.yaml: unknown key "acepts"; did you mean "accepts"? allowed: name, description, values, accepts, pollInterval')
+  t.throws(() => parseChannelFile('stable.yaml', 'name: stable\npollinterval: 1h\n'), { message: /unknown key "pollinterval"; did you mean "pollInterval"\?/ })
+})
+
+t.test('an unknown key that resembles nothing lists the allowed keys without a guess', async (t) => {
+  const error = t.throws(() => parseChannelFile('stable.yaml', 'name: stable\ncolour: blue\n')) as ChannelFileError
+  t.equal(error.message, 'stable.yaml: unknown key "colour"; allowed: name, description, values, accepts, pollInterval')
+})
+
+t.test('NUL or a lone surrogate anywhere in a channel file is refused, naming where', async (t) => {
+  t.throws(() => parseChannelFile('stable.yaml', 'name: stable\ndescription: "Prod\\0"\n'), { name: 'ChannelFileError', message: 'stable.yaml: description contains a NUL character (U+0000), which cannot be stored' })
+  t.throws(() => parseChannelFile('stable.yaml', 'name: stable\nvalues:\n  a:\n    b: "x\\ud800"\n'), { name: 'ChannelFileError', message: /^stable\.yaml: values\.a\.b contains an unpaired surrogate \(U\+D800\)/ })
+  t.throws(() => parseChannelFile('stable.yaml', 'name: stable\nvalues:\n  "k\\0": 1\n'), { name: 'ChannelFileError', message: /^stable\.yaml: the key values\.k\\u0000 contains a NUL/ })
+})

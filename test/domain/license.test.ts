@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkEntitlement, checkLicenseValidity, defaultChannel, isEntitled, parseLicenseClaims, type LicenseClaims, type LicensePolicy, type RevocationSet } from '../../src/domain/license.js'
+import { checkEntitlement, checkLicenseValidity, defaultChannel, describeNumericDate, isEntitled, parseLicenseClaims, type LicenseClaims, type LicensePolicy, type RevocationSet } from '../../src/domain/license.js'
 
 const NOW = 1_700_000_000
 const open: LicensePolicy = { issuer: null, audience: null }
@@ -85,4 +85,31 @@ t.test('defaultChannel: the channel claim, else the first named channel, else nu
   t.equal(defaultChannel(claims({ channels: ['stable', 'beta'] })), 'stable')
   t.equal(defaultChannel(claims({ channels: ['*', 'dev'] })), 'dev')
   t.equal(defaultChannel(claims({ channels: ['*'] })), null)
+})
+
+t.test('describeNumericDate prints an ISO date inside the Date range and the number outside it', async (t) => {
+  t.equal(describeNumericDate(0), '1970-01-01T00:00:00.000Z')
+  t.equal(describeNumericDate(1.5), '1970-01-01T00:00:01.500Z', 'non-integer NumericDates are allowed (RFC 7519 2)')
+  t.equal(describeNumericDate(8.64e12), '+275760-09-13T00:00:00.000Z', 'the last instant a Date holds')
+  t.equal(describeNumericDate(-8.64e12), '-271821-04-20T00:00:00.000Z', 'the first instant a Date holds')
+  for (const seconds of [8.64e12 + 1, -8.64e12 - 1, 9e15, 1e300, -1e300, Number.MAX_VALUE, -Number.MAX_VALUE]) {
+    t.equal(describeNumericDate(seconds), `NumericDate ${seconds} (beyond the calendar)`, String(seconds))
+  }
+})
+
+t.test('an exp or nbf beyond the Date range is refused like any other, not thrown as a RangeError', async (t) => {
+  for (const exp of [-1e300, -9e15, -Number.MAX_VALUE]) {
+    t.throws(() => checkLicenseValidity(claims({ exp }), NOW, open, none), { code: 'LICENSE_EXPIRED', message: `license expired at NumericDate ${exp} (beyond the calendar)` }, `exp ${exp}`)
+  }
+  for (const nbf of [9e15, 1e300, Number.MAX_VALUE]) {
+    t.throws(() => checkLicenseValidity(claims({ nbf }), NOW, open, none), { code: 'LICENSE_NOT_YET_VALID', message: `license is valid from NumericDate ${nbf} (beyond the calendar)` }, `nbf ${nbf}`)
+  }
+  t.throws(() => checkLicenseValidity(claims({ nbf: NOW + 0.5 }), NOW, open, none), { code: 'LICENSE_NOT_YET_VALID', message: /^license is valid from 2023-11-14T22:13:20\.500Z$/ })
+})
+
+t.test('a far-future exp, a far-past nbf and any iat leave a license valid (they do not end it)', async (t) => {
+  t.doesNotThrow(() => checkLicenseValidity(claims({ exp: 1e300 }), NOW, open, none))
+  t.doesNotThrow(() => checkLicenseValidity(claims({ nbf: -1e300 }), NOW, open, none))
+  t.doesNotThrow(() => checkLicenseValidity(claims({ iat: 1e300 }), NOW, open, none))
+  t.doesNotThrow(() => checkLicenseValidity(claims({ iat: -1e300 }), NOW, open, none))
 })

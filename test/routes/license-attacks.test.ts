@@ -195,6 +195,39 @@ for (const driver of testDrivers()) {
       }
     })
 
+    t.test('an exp or nbf beyond the Date range is a 401 on both spec endpoints, on every pull, never a 500', async (t) => {
+      const s = await seeded(t, { driver })
+      const { importPKCS8 } = await import('jose')
+      const key = await importPKCS8(s.keyPair.privatePem, 'ES256')
+      const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+        [{ exp: -1e300 }, 'LICENSE_EXPIRED', /^license expired at NumericDate -1e\+300 /],
+        [{ exp: -9e15 }, 'LICENSE_EXPIRED', /^license expired at NumericDate -9000000000000000 /],
+        [{ exp: nowSeconds() + 60, nbf: 9e15 }, 'LICENSE_NOT_YET_VALID', /^license is valid from NumericDate 9000000000000000 /],
+        [{ exp: nowSeconds() + 60, nbf: 1e300 }, 'LICENSE_NOT_YET_VALID', /^license is valid from NumericDate 1e\+300 /]
+      ]
+      for (const [extra, code, detail] of cases) {
+        const token = await new SignJWT({ sub: 'cluster-1', channels: ['stable'], ...extra }).setProtectedHeader({ alg: 'ES256' }).sign(key)
+        // Twice each: the second pull is answered from the verified-token cache.
+        for (let i = 0; i < 2; i++) {
+          t.match(assertProblem(t, await pull(s, token), 401, code).detail, detail, `Bearer ${JSON.stringify(extra)}`)
+          const operator = await s.app.inject({ url: '/api/v1/operator/channel', headers: { authorization: 'Basic ' + Buffer.from(`license:${token}`).toString('base64') } })
+          t.match(assertProblem(t, operator, 401, code).detail, detail, `Basic ${JSON.stringify(extra)}`)
+        }
+      }
+    })
+
+    t.test('a far-future exp and an iat beyond the Date range do not end a license (control)', async (t) => {
+      const s = await seeded(t, { driver })
+      const { importPKCS8 } = await import('jose')
+      const key = await importPKCS8(s.keyPair.privatePem, 'ES256')
+      for (const extra of [{ exp: 1e300 }, { exp: nowSeconds() + 60, iat: 1e300 }, { exp: nowSeconds() + 60, iat: -1e300, nbf: -1e300 }]) {
+        const token = await new SignJWT({ sub: 'cluster-1', channels: ['stable'], ...extra }).setProtectedHeader({ alg: 'ES256' }).sign(key)
+        t.equal((await pull(s, token)).statusCode, 200, `Bearer ${JSON.stringify(extra)}`)
+        const operator = await s.app.inject({ url: '/api/v1/operator/channel', headers: { authorization: 'Basic ' + Buffer.from(`license:${token}`).toString('base64') } })
+        t.equal(operator.statusCode, 200, `Basic ${JSON.stringify(extra)}`)
+      }
+    })
+
     t.test('a refused token stays refused on repeat (the failure cache gives the same code)', async (t) => {
       const s = await seeded(t, { driver })
       const token = `${b64({ alg: 'none' })}.${b64(goodClaims())}.`
