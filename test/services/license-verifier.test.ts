@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { exportJWK, importSPKI, SignJWT, importPKCS8 } from 'jose'
 import { generateLicenseKeyPair, issueLicense } from '../../src/license-tools.js'
-import { loadLicenseKeys, LicenseVerifier, MAX_TOKEN_BYTES, type LicenseAlgorithm } from '../../src/plugins/license-verifier.js'
+import { loadLicenseKeys, LicenseVerifier, MAX_TOKEN_BYTES, type LicenseAlgorithm } from '../../src/services/license-verifier.js'
 
 function scratch (t: { teardown (fn: () => void): void }): (name: string, text: string) => string {
   const dir = mkdtempSync(path.join(tmpdir(), 'chartcast-keys-'))
