@@ -196,7 +196,6 @@ export class LicenseVerifier {
 
   private async verifyUncached (token: string): Promise<LicenseClaims> {
     if (token.length > MAX_TOKEN_BYTES) throw new ChartcastError('LICENSE_INVALID', `license token is larger than ${MAX_TOKEN_BYTES} bytes`)
-    if (!isCanonicalCompactJws(token)) throw new ChartcastError('LICENSE_INVALID', 'license is not a compact JWT of three canonical base64url segments (no padding, whitespace or stray bits)')
     let header: ReturnType<typeof decodeProtectedHeader>
     try {
       header = decodeProtectedHeader(token)
@@ -207,6 +206,7 @@ export class LicenseVerifier {
     if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.has(header.alg)) {
       throw new ChartcastError('LICENSE_INVALID', `license algorithm "${String(header.alg)}" is not accepted (ES256, RS256 or EdDSA)`)
     }
+    if (!isCanonicalCompactJws(token)) throw new ChartcastError('LICENSE_INVALID', 'license is not a compact JWT of three canonical base64url segments (no padding, whitespace or stray bits)')
     let candidates: LicenseKey[]
     if (header.kid !== undefined) {
       candidates = this.keys.filter((k) => k.kid === header.kid)
