@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/index.js'
 import { normaliseRelease } from '../src/domain/release.js'
 import { issueLicense, type LicenseKeyPair } from '../src/license-tools.js'
-import { loadLicenseKeys } from '../src/plugins/license-verifier.js'
+import { loadLicenseKeys } from '../src/services/license-verifier.js'
 import { createDatabaseNextTo, type ThrowawayDatabase } from '../test/helpers/throwaway-database.js'
 
 export const ISSUER = 'https://licenses.bench.example'

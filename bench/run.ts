@@ -324,7 +324,7 @@ async function runDriver (driver: 'pglite' | 'postgres', databaseUrl: string | n
   const operatorItems: LoadItem[] = licenses.map((l) => ({ path: '/api/v1/operator/channel', headers: { authorization: 'Basic ' + Buffer.from(`license:${l.token}`).toString('base64') } }))
 
   const baseline = await startBaseline(bodies)
-  const specHeaders = new Map([...compiled].map(([name, head]) => [name, { etag: head.etag, 'cache-control': 'private, no-cache', vary: 'Authorization', 'x-poll-interval': String(head.pollIntervalSeconds) }]))
+  const specHeaders = new Map([...compiled].map(([name, head]) => [name, { etag: head.etag, 'cache-control': 'private, no-cache', vary: 'Authorization, Chartcast-Applied', 'x-poll-interval': String(head.pollIntervalSeconds) }]))
   const baselineHeaders = await startBaseline(bodies, specHeaders)
   const pressureBefore = cpuPressure()
   log(`   CPU pressure before: ${pressureBefore ?? '?'}% (busiest processes: ${otherLoad()})`)

@@ -10,7 +10,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { Config } from './config.js'
 import type { Database } from './db/index.js'
 import { ChartcastError, toProblem } from './errors.js'
-import type { LicenseKey } from './plugins/license-verifier.js'
+import type { LicenseKey } from './services/license-verifier.js'
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import databasePlugin from './plugins/database.js'
@@ -125,7 +125,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   }
 
   const { rateLimitSpec, rateLimitApi, rateLimitLicenseFailures, rateLimitWindowMs, anonymousChannel } = opts.config
-  // The spec endpoints count per license without @fastify/rate-limit (src/plugins/spec-rate-limiter.ts).
+  // The spec endpoints count per license without @fastify/rate-limit (src/services/spec-rate-limiter.ts).
   const specRateLimit = rateLimitSpec === 0 ? null : { limit: rateLimitSpec, windowMs: rateLimitWindowMs }
   const invalidLicenseLimit = rateLimitLicenseFailures === 0 ? null : { limit: rateLimitLicenseFailures, windowMs: rateLimitWindowMs }
   const apiRateLimit = rateLimitApi === 0 ? false : { max: rateLimitApi, timeWindow: rateLimitWindowMs, keyGenerator: tokenRateKey }

@@ -1,7 +1,7 @@
 /** Vendor-side license tooling: key pairs and signed licenses (used by the CLI and the tests). */
 import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto'
 import { exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose'
-import type { LicenseAlgorithm } from './plugins/license-verifier.js'
+import type { LicenseAlgorithm } from './services/license-verifier.js'
 
 export interface LicenseKeyPair {
   alg: LicenseAlgorithm

@@ -7,7 +7,7 @@ import closeWithGrace from 'close-with-grace'
 import app, { fastifyOptions } from './app.js'
 import type { Config } from './config.js'
 import { ensureDevMaterial } from './dev-keys.js'
-import { loadLicenseKeys } from './plugins/license-verifier.js'
+import { loadLicenseKeys } from './services/license-verifier.js'
 
 export async function startServer (config: Config): Promise<FastifyInstance> {
   const fastify = Fastify(fastifyOptions(config))

@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js'
 import { parseDuration } from '../domain/duration.js'
 import { generateLicenseKeyPair, issueLicense } from '../license-tools.js'
 import { isRole, ROLES } from '../plugins/auth.js'
-import type { LicenseAlgorithm } from '../plugins/license-verifier.js'
+import type { LicenseAlgorithm } from '../services/license-verifier.js'
 
 function duration (text: string): number {
   const ms = parseDuration(text)

@@ -19,7 +19,8 @@ export interface LicenseClaims {
 
 export interface RevocationSet {
   jtis: ReadonlySet<string>
-  subs: ReadonlySet<string>
+  /** Per revoked `sub`, when (epoch seconds) its latest revocation was made. */
+  subs: ReadonlyMap<string, number>
 }
 
 export interface LicensePolicy {
@@ -35,7 +36,8 @@ export function parseLicenseClaims (payload: unknown): LicenseClaims {
   const p = payload as Record<string, unknown>
   if (typeof p.sub !== 'string' || p.sub === '') throw new ChartcastError('LICENSE_INVALID', 'license has no "sub" (deployment id)')
   if (typeof p.exp !== 'number' || !Number.isFinite(p.exp)) throw new ChartcastError('LICENSE_INVALID', 'license has no numeric "exp"')
-  if (!Array.isArray(p.channels) || p.channels.length === 0 || !p.channels.every((c) => typeof c === 'string' && c !== '')) {
+  // An empty array is a valid license that entitles nothing (CHANNEL_NOT_ENTITLED on every pull).
+  if (!Array.isArray(p.channels) || !p.channels.every((c) => typeof c === 'string' && c !== '')) {
     throw new ChartcastError('LICENSE_INVALID', 'license has no "channels" array of channel names')
   }
   for (const key of ['nbf', 'iat'] as const) {
@@ -69,8 +71,25 @@ export function checkLicenseValidity (claims: LicenseClaims, nowSeconds: number,
   }
   if (policy.issuer !== null && claims.iss !== policy.issuer) throw new ChartcastError('LICENSE_INVALID', 'license was issued by another issuer')
   if (policy.audience !== null && !hasAudience(claims.aud, policy.audience)) throw new ChartcastError('LICENSE_INVALID', 'license is for another audience')
-  if (claims.jti !== undefined && revoked.jtis.has(claims.jti)) throw new ChartcastError('LICENSE_REVOKED', 'license has been revoked')
-  if (revoked.subs.has(claims.sub)) throw new ChartcastError('LICENSE_REVOKED', 'licenses of this deployment have been revoked')
+  if (isRevoked(claims, revoked)) {
+    throw new ChartcastError('LICENSE_REVOKED', isRevokedByJti(claims, revoked) ? 'license has been revoked' : 'licenses of this deployment issued before its revocation have been revoked')
+  }
+}
+
+function isRevokedByJti (claims: LicenseClaims, revoked: RevocationSet): boolean {
+  return claims.jti !== undefined && revoked.jtis.has(claims.jti)
+}
+
+/**
+ * A `jti` revocation refuses that license for good. A `sub` revocation refuses the licenses
+ * issued before it, so the deployment can be given a renewed license: one whose `iat` is after
+ * the revocation's second (the same second counts as before, since `iat` is truncated). A
+ * license without `iat` cannot show it is newer, so it stays refused.
+ */
+export function isRevoked (claims: LicenseClaims, revoked: RevocationSet): boolean {
+  if (isRevokedByJti(claims, revoked)) return true
+  const revokedAt = revoked.subs.get(claims.sub)
+  return revokedAt !== undefined && (claims.iat === undefined || claims.iat <= revokedAt)
 }
 
 /** ECMA-262 21.4.1.1: a Date holds at most 8.64e15 ms either side of 1970; toISOString throws beyond. */
@@ -97,6 +116,18 @@ export function isEntitled (claims: LicenseClaims, channel: string): boolean {
 
 export function checkEntitlement (claims: LicenseClaims, channel: string): void {
   if (!isEntitled(claims, channel)) throw new ChartcastError('CHANNEL_NOT_ENTITLED', `license does not cover channel "${channel}"`)
+}
+
+/**
+ * The channel the W&B endpoint serves (defaultChannel), entitlement checked: a license that
+ * entitles nothing is CHANNEL_NOT_ENTITLED, one that names no channel CHANNEL_NOT_FOUND.
+ */
+export function operatorChannel (claims: LicenseClaims): string {
+  if (claims.channels.length === 0) throw new ChartcastError('CHANNEL_NOT_ENTITLED', 'license entitles no channel ("channels" is empty)')
+  const named = defaultChannel(claims)
+  if (named === null) throw new ChartcastError('CHANNEL_NOT_FOUND', 'the license names no channel (add a "channel" claim)')
+  checkEntitlement(claims, named)
+  return named
 }
 
 /** The channel the W&B-compatible endpoint serves: the `channel` claim, else the first entitled channel. */

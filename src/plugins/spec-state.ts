@@ -5,9 +5,9 @@
 import fp from 'fastify-plugin'
 import type { ChangeNotice } from '../db/store.js'
 import type { LicensePolicy } from '../domain/license.js'
-import { LicenseRegistry } from './license-registry.js'
-import { LicenseVerifier, type LicenseKey } from './license-verifier.js'
-import { SpecCache } from './spec-cache.js'
+import { LicenseRegistry } from '../services/license-registry.js'
+import { LicenseVerifier, type LicenseKey } from '../services/license-verifier.js'
+import { SpecCache } from '../services/spec-cache.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

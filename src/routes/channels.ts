@@ -7,7 +7,7 @@ import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput
 import type { ChannelReleaseRow } from '../db/schema.js'
 import { bearerSecurity, problemResponses, refuseUnstorableText } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
-import { groupByChannel } from '../plugins/spec-cache.js'
+import { groupByChannel } from '../services/spec-cache.js'
 
 const NameParams = Type.Object({ name: ChannelName })
 

@@ -2,22 +2,29 @@
  * The hot path. Everything here is served from memory: the license check uses the cached
  * verification plus per-request time/revocation/entitlement checks, and the body and ETag
  * were compiled when the channel last changed.
+ *
+ * Both spec endpoints take one path: authorize (credentials -> a Deployment) -> select
+ * (domain selectSpec: which version it gets) -> send. Only the first and last step differ per
+ * endpoint. The common case (a verified license, a compiled spec) runs synchronously: no
+ * promise, no microtask; a new token or a version not compiled yet makes that step async.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { checkEntitlement, defaultChannel, type LicenseClaims } from '../domain/license.js'
+import { operatorChannel, type LicenseClaims } from '../domain/license.js'
+import { selectSpec, type Deployment } from '../domain/select-spec.js'
 import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
-import type { ChannelState } from '../plugins/spec-cache.js'
-import { InvalidLicenseGuard, SpecRateLimiter } from '../plugins/spec-rate-limiter.js'
+import { InvalidLicenseGuard, SpecRateLimiter } from '../services/spec-rate-limiter.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { problemResponses } from './common.js'
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
+/** A spec answer depends on the license and on the release the deployment says it runs. */
+const SPEC_VARY = 'Authorization, Chartcast-Applied'
 
 /** The license from `Authorization: Bearer <jwt>`. */
 export function bearerLicense (header: string | undefined): string {
@@ -41,13 +48,47 @@ export function basicLicense (header: string): string {
   return token
 }
 
+/** `Chartcast-Applied: <version>`: the release the deployment runs now; null when absent. */
+export function appliedVersion (header: string | undefined): string | null {
+  if (header === undefined) return null
+  try {
+    return checkVersion(header)
+  } catch {
+    // The value is not echoed: it is the client's text, of any length.
+    throw new ChartcastError('VALIDATION_FAILED', 'the Chartcast-Applied header must be the strict semantic version of the release applied now (e.g. 1.4.0), or absent')
+  }
+}
+
+function pinnedVersion (version: string | undefined): string | null {
+  return version === undefined ? null : checkVersion(version)
+}
+
+/** What the path reads of a request (the route's typed request satisfies it). */
+type PullRequest = Pick<FastifyRequest, 'headers' | 'ip'>
+type SpecRequest = PullRequest & { params: { name: string }, query: { version?: string } }
+/** Both operator routes: the release route's params carry `version`, the other's are empty. */
+type OperatorRequest = PullRequest & { params: unknown }
+
+/** The two steps that differ per endpoint; authorize, select and send run in `pull`. */
+interface PullEndpoint<R extends PullRequest> {
+  readonly name: 'spec' | 'operator'
+  /** The channel a refusal is counted under before the deployment is known ('' = "unknown"). */
+  refusalChannel (request: R): string
+  /** Credentials -> the deployment asking; async only when the token is new (signature check). */
+  authorize (request: R): Deployment | Promise<Deployment>
+  /** What a client of this endpoint gets for a refusal (the operator's 401s challenge for Basic). */
+  refusal (error: unknown): unknown
+  send (request: R, reply: FastifyReply, spec: CompiledSpec): void
+}
+
 const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
   const { specCache, licenses, metrics } = fastify
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
   const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
+  const { anonymousChannel } = opts
 
   /** A token not verified yet costs a signature check: guarded per address against made-up tokens. */
-  async function verifyNew<T> (request: FastifyRequest, verify: () => Promise<T>): Promise<T> {
+  async function verifyNew (request: PullRequest, verify: () => Promise<LicenseClaims>): Promise<LicenseClaims> {
     guard?.check(request.ip)
     try {
       return await verify()
@@ -62,92 +103,125 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   /**
    * Counts a pull and observes its duration up to the answer (not the socket write). Done here
    * rather than in an onResponse hook: on the hot path the hook alone cost measurable time.
-   * `channel` is a channel the cache holds (the label set stays bounded); see `failed`.
+   * `channel` is a channel the cache holds (the label set stays bounded); see `refused`.
    */
   function record (reply: FastifyReply, endpoint: 'spec' | 'operator', channel: string, outcome: string): void {
     metrics.pulls.add(endpoint, channel, outcome)
     metrics.pullDuration.observe(durationLabels[endpoint], reply.elapsedTime / 1000)
   }
 
-  function stateOf (channel: string): ChannelState {
-    const state = specCache.get(channel)
-    if (state === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
-    return state
-  }
-
-  function headOf (channel: string): CompiledSpec {
-    const { head } = stateOf(channel)
-    if (head === null) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel}" has no release yet`)
-    return head
-  }
-
-  function headOrPinned (channel: string, version: string | undefined): CompiledSpec | Promise<CompiledSpec> {
-    return version === undefined ? headOf(channel) : specCache.getPinned(stateOf(channel), checkVersion(version))
-  }
-
-  function failed (reply: FastifyReply, endpoint: 'spec' | 'operator', channel: string, error: unknown): void {
+  /** Counts a refusal and returns the error to throw. */
+  function refused (endpoint: PullEndpoint<never>, reply: FastifyReply, channel: string, error: unknown): unknown {
     // A refusal may name any channel (or none yet): unknown names share one label.
-    record(reply, endpoint, specCache.get(channel) === undefined ? 'unknown' : channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
+    record(reply, endpoint.name, specCache.get(channel) === undefined ? 'unknown' : channel, error instanceof ChartcastError ? error.code : 'INTERNAL')
+    return endpoint.refusal(error)
   }
 
-  function sendSpec (request: FastifyRequest, reply: FastifyReply, name: string, spec: CompiledSpec): void {
-    reply.header('etag', spec.etag).header('cache-control', 'private, no-cache').header('vary', 'Authorization')
-    if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
-    if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
-      record(reply, 'spec', name, 'not_modified')
-      // RFC 9110 15.4.5: a 304 has no content; `null` would be serialised as "null".
-      reply.code(304).send(undefined as never)
-      return
-    }
-    record(reply, 'spec', name, 'ok')
-    // The body is pre-serialized canonical JSON; fastify sends a string as is.
-    reply.type('application/json; charset=utf-8').send(spec.body as never)
-  }
-
-  /** A token seen for the first time (signature verification) or a pinned version: the async path. */
-  async function specAsync (request: FastifyRequest, reply: FastifyReply, name: string, version: string | undefined, token: string, authorized: boolean): Promise<void> {
+  /** authorize -> select -> send. */
+  function pull<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply): void | Promise<void> {
+    let deployment: Deployment | Promise<Deployment>
     try {
-      if (!authorized) limiter?.countLicense(await verifyNew(request, async () => await licenses.authorize(token, name)))
-      sendSpec(request, reply, name, await headOrPinned(name, version))
+      deployment = endpoint.authorize(request)
     } catch (error) {
-      failed(reply, 'spec', name, error)
-      throw error
+      throw refused(endpoint, reply, endpoint.refusalChannel(request), error)
+    }
+    if (deployment instanceof Promise) {
+      return deployment.then(
+        (verified) => serve(endpoint, request, reply, verified),
+        (error: unknown) => { throw refused(endpoint, reply, endpoint.refusalChannel(request), error) }
+      )
+    }
+    return serve(endpoint, request, reply, deployment)
+  }
+
+  function serve<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply, deployment: Deployment): void | Promise<void> {
+    const { channel } = deployment
+    try {
+      // A license counts against its own window; an anonymous pull against its address's.
+      if (deployment.license !== null) limiter?.countLicense(deployment.license)
+      else limiter?.countAddress(request.ip)
+      const state = specCache.get(channel)
+      if (state === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+      const spec = specCache.specFor(state, selectSpec(state, deployment, Date.now()))
+      if (spec instanceof Promise) {
+        return spec.then(
+          (compiled) => { endpoint.send(request, reply, compiled) },
+          (error: unknown) => { throw refused(endpoint, reply, channel, error) }
+        )
+      }
+      endpoint.send(request, reply, spec)
+    } catch (error) {
+      throw refused(endpoint, reply, channel, error)
     }
   }
 
-  fastify.get('/channels/:name/spec', {
-    schema: {
-      summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
-      description: 'License as `Authorization: Bearer <jwt>`. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint.',
-      tags: ['spec'],
-      security: [{ license: [] }],
-      params: Type.Object({ name: ChannelName }),
-      querystring: SpecQuery,
-      response: { 200: Spec, 304: Type.Null(), ...problemResponses }
-    }
-  }, (request, reply) => {
-    // The common case (a license already verified, the channel's head) is synchronous: no
-    // promise, no microtask. Time, revocation and entitlement are still checked on every call.
-    const { name } = request.params
-    try {
+  const specEndpoint: PullEndpoint<SpecRequest> = {
+    name: 'spec',
+    refusalChannel: (request) => request.params.name,
+    authorize (request) {
+      const channel = request.params.name
       const token = bearerLicense(request.headers.authorization)
-      const claims = licenses.authorizeCached(token, name)
-      // Counted once the license is known to be valid: refusals are cached and cheap, and a
-      // token seen for the first time is counted after its verification (specAsync).
-      if (claims !== null) limiter?.countLicense(claims)
-      const { version } = request.query
-      if (claims === null || version !== undefined) return specAsync(request, reply, name, version, token, claims !== null)
-      sendSpec(request, reply, name, headOf(name))
-    } catch (error) {
-      failed(reply, 'spec', name, error)
-      throw error
+      // Time, revocation and entitlement are checked on every call, cached signature or not.
+      const claims = licenses.authorizeCached(token, channel)
+      if (claims === null) return verifyNew(request, async () => await licenses.authorize(token, channel)).then((verified) => specDeployment(request, verified))
+      return specDeployment(request, claims)
+    },
+    refusal: (error) => error,
+    send (request, reply, spec) {
+      const channel = spec.channel
+      reply.header('etag', spec.etag).header('cache-control', 'private, no-cache')
+      if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
+      if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
+        record(reply, 'spec', channel, 'not_modified')
+        // RFC 9110 15.4.5: a 304 has no content; `null` would be serialised as "null".
+        reply.code(304).send(undefined as never)
+        return
+      }
+      record(reply, 'spec', channel, 'ok')
+      // The body is pre-serialized canonical JSON; fastify sends a string as is.
+      reply.type('application/json; charset=utf-8').send(spec.body as never)
     }
-  })
+  }
 
-  function sendOperator (reply: FastifyReply, channel: string, spec: CompiledSpec): void {
-    record(reply, 'operator', channel, 'ok')
-    reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache')
-      .type('application/json; charset=utf-8').send(spec.operatorBody as never)
+  function specDeployment (request: SpecRequest, license: LicenseClaims): Deployment {
+    const header = request.headers['chartcast-applied']
+    return {
+      id: license.sub,
+      license,
+      channel: request.params.name,
+      applied: appliedVersion(Array.isArray(header) ? header.join(', ') : header),
+      pinned: pinnedVersion(request.query.version)
+    }
+  }
+
+  const operatorEndpoint: PullEndpoint<OperatorRequest> = {
+    name: 'operator',
+    // The channel is not known before the license is: refusals count under "unknown".
+    refusalChannel: () => '',
+    authorize (request) {
+      const header = request.headers.authorization
+      const pinned = pinnedVersion((request.params as { version?: string }).version)
+      if (header === undefined || header.trim() === '') {
+        if (anonymousChannel === null) throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password')
+        return { id: null, license: null, channel: anonymousChannel, applied: null, pinned }
+      }
+      const token = basicLicense(header)
+      const claims = licenses.authenticateCached(token)
+      if (claims === null) return verifyNew(request, async () => await licenses.authenticate(token)).then((verified) => operatorDeployment(verified, pinned))
+      return operatorDeployment(claims, pinned)
+    },
+    refusal: basicChallenge,
+    /** The W&B operator expects exactly 200 with `{chart, values, metadata}`: no 304 here. */
+    send (_request, reply, spec) {
+      record(reply, 'operator', spec.channel, 'ok')
+      reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache')
+        .type('application/json; charset=utf-8').send(spec.operatorBody as never)
+    }
+  }
+
+  /** The W&B operator sends no Chartcast-Applied. */
+  function operatorDeployment (license: LicenseClaims, pinned: string | null): Deployment {
+    return { id: license.sub, license, channel: operatorChannel(license), applied: null, pinned }
   }
 
   /** The operator speaks Basic auth, so a 401 challenges for Basic. */
@@ -155,79 +229,21 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     return error instanceof ChartcastError && error.status === 401 ? new ChartcastError(error.code, error.detail, { 'www-authenticate': BASIC_CHALLENGE }) : error
   }
 
-  function licenseChannel (claims: LicenseClaims): string {
-    const named = defaultChannel(claims)
-    if (named === null) throw new ChartcastError('CHANNEL_NOT_FOUND', 'the license names no channel (add a "channel" claim)')
-    return named
-  }
-
-  /**
-   * W&B operator compatibility. The operator sends Basic auth (user "license") and expects
-   * exactly 200 with `{chart, values, metadata}`, so there is no 304 here.
-   */
-  function operatorChannel (request: FastifyRequest, reply: FastifyReply, version: string | undefined): void | Promise<void> {
-    const header = request.headers.authorization
-    let channel: string
-    let license: LicenseClaims | null = null
-    if ((header === undefined || header.trim() === '') && opts.anonymousChannel !== null) {
-      channel = opts.anonymousChannel
-    } else {
-      try {
-        if (header === undefined || header.trim() === '') {
-          throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password')
-        }
-        const token = basicLicense(header)
-        license = licenses.authenticateCached(token)
-        // Not verified yet: the async path verifies the signature first.
-        if (license === null) return operatorAsync(request, reply, token, version)
-        channel = licenseChannel(license)
-        checkEntitlement(license, channel)
-      } catch (error) {
-        // The channel is not known before the license is: refusals count under "unknown".
-        failed(reply, 'operator', '', error)
-        throw basicChallenge(error)
-      }
+  fastify.get('/channels/:name/spec', {
+    schema: {
+      summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
+      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint. Answers vary on `Authorization, Chartcast-Applied`.',
+      tags: ['spec'],
+      security: [{ license: [] }],
+      params: Type.Object({ name: ChannelName }),
+      querystring: SpecQuery,
+      response: { 200: Spec, 304: Type.Null(), ...problemResponses }
     }
-    try {
-      // A license counts against its own window; an anonymous pull against its address's.
-      if (license === null) limiter?.countAddress(request.ip)
-      else limiter?.countLicense(license)
-      if (version !== undefined) return operatorPinned(reply, channel, version)
-      sendOperator(reply, channel, headOf(channel))
-    } catch (error) {
-      failed(reply, 'operator', channel, error)
-      throw error
-    }
-  }
-
-  async function operatorAsync (request: FastifyRequest, reply: FastifyReply, token: string, version: string | undefined): Promise<void> {
-    let channel: string
-    let license: LicenseClaims
-    try {
-      const claims = await verifyNew(request, async () => await licenses.authenticate(token))
-      channel = licenseChannel(claims)
-      license = await licenses.authorize(token, channel)
-    } catch (error) {
-      failed(reply, 'operator', '', error)
-      throw basicChallenge(error)
-    }
-    try {
-      limiter?.countLicense(license)
-    } catch (error) {
-      failed(reply, 'operator', channel, error)
-      throw error
-    }
-    await operatorPinned(reply, channel, version)
-  }
-
-  async function operatorPinned (reply: FastifyReply, channel: string, version: string | undefined): Promise<void> {
-    try {
-      sendOperator(reply, channel, await headOrPinned(channel, version))
-    } catch (error) {
-      failed(reply, 'operator', channel, error)
-      throw error
-    }
-  }
+  }, (request, reply) => {
+    // Set first, so refusals carry it too.
+    reply.header('vary', SPEC_VARY)
+    return pull(specEndpoint, request, reply)
+  })
 
   const operatorSchema = {
     tags: ['operator'],
@@ -237,11 +253,11 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
 
   fastify.get('/api/v1/operator/channel', {
     schema: { ...operatorSchema, summary: 'W&B operator compatible: the spec of the license\'s channel' }
-  }, (request, reply) => operatorChannel(request, reply, undefined))
+  }, (request, reply) => pull(operatorEndpoint, request, reply))
 
   fastify.get('/api/v1/operator/channel/release/:version', {
     schema: { ...operatorSchema, params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel' }
-  }, (request, reply) => operatorChannel(request, reply, request.params.version))
+  }, (request, reply) => pull(operatorEndpoint, request, reply))
 }
 
 export default specRoutes

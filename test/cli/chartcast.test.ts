@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'n
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose'
-import { loadLicenseKeys, LicenseVerifier } from '../../src/plugins/license-verifier.js'
+import { loadLicenseKeys, LicenseVerifier } from '../../src/services/license-verifier.js'
 import { runCli } from '../helpers/cli.js'
 
 const SECRET = 'cli-test-secret-that-is-long-enough-0123456789'

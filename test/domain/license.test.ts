@@ -1,9 +1,9 @@
 import t from 'tap'
-import { checkEntitlement, checkLicenseValidity, defaultChannel, describeNumericDate, isEntitled, parseLicenseClaims, type LicenseClaims, type LicensePolicy, type RevocationSet } from '../../src/domain/license.js'
+import { checkEntitlement, checkLicenseValidity, defaultChannel, describeNumericDate, isEntitled, isRevoked, operatorChannel, parseLicenseClaims, type LicenseClaims, type LicensePolicy, type RevocationSet } from '../../src/domain/license.js'
 
 const NOW = 1_700_000_000
 const open: LicensePolicy = { issuer: null, audience: null }
-const none: RevocationSet = { jtis: new Set(), subs: new Set() }
+const none: RevocationSet = { jtis: new Set(), subs: new Map() }
 const claims = (extra: Partial<LicenseClaims> = {}): LicenseClaims => ({ sub: 'cluster-1', exp: NOW + 60, channels: ['stable'], ...extra })
 
 t.test('parseLicenseClaims keeps the known claims of a well-formed payload', async (t) => {
@@ -20,7 +20,6 @@ t.test('parseLicenseClaims refuses payloads without the required claims', async 
     ['no exp', { sub: 's', channels: ['a'] }],
     ['string exp', { sub: 's', exp: '1', channels: ['a'] }],
     ['no channels', { sub: 's', exp: NOW }],
-    ['empty channels', { sub: 's', exp: NOW, channels: [] }],
     ['channels not strings', { sub: 's', exp: NOW, channels: [1] }],
     ['channels a string', { sub: 's', exp: NOW, channels: 'stable' }],
     ['nbf a string', { sub: 's', exp: NOW, channels: ['a'], nbf: 'x' }],
@@ -61,16 +60,42 @@ t.test('an audience policy accepts a string or an array containing it', async (t
 })
 
 t.test('a license revoked by jti is refused; other jtis pass', async (t) => {
-  const revoked = { jtis: new Set(['j-1']), subs: new Set<string>() }
+  const revoked = { jtis: new Set(['j-1']), subs: new Map<string, number>() }
   t.throws(() => checkLicenseValidity(claims({ jti: 'j-1' }), NOW, open, revoked), { code: 'LICENSE_REVOKED' })
   t.doesNotThrow(() => checkLicenseValidity(claims({ jti: 'j-2' }), NOW, open, revoked))
   t.doesNotThrow(() => checkLicenseValidity(claims(), NOW, open, revoked), 'no jti')
 })
 
-t.test('every license of a revoked sub is refused', async (t) => {
-  const revoked = { jtis: new Set<string>(), subs: new Set(['cluster-1']) }
-  t.throws(() => checkLicenseValidity(claims({ jti: 'any' }), NOW, open, revoked), { code: 'LICENSE_REVOKED' })
-  t.doesNotThrow(() => checkLicenseValidity(claims({ sub: 'cluster-2' }), NOW, open, revoked))
+t.test('a sub revocation refuses the licenses issued before it, in its second or without iat', async (t) => {
+  const revoked = { jtis: new Set<string>(), subs: new Map([['cluster-1', NOW]]) }
+  t.throws(() => checkLicenseValidity(claims({ iat: NOW - 3600, jti: 'any' }), NOW, open, revoked), { code: 'LICENSE_REVOKED', message: /deployment/ })
+  t.ok(isRevoked(claims({ iat: NOW }), revoked), 'issued in the revocation\'s second: iat is truncated, so it may be older')
+  t.ok(isRevoked(claims(), revoked), 'no iat: cannot show it is newer')
+  t.notOk(isRevoked(claims({ iat: NOW + 1 }), revoked), 'a renewed license, issued after the revocation')
+  t.doesNotThrow(() => checkLicenseValidity(claims({ iat: NOW + 1 }), NOW + 2, open, revoked))
+  t.notOk(isRevoked(claims({ sub: 'cluster-2', iat: NOW - 3600 }), revoked), 'another deployment')
+})
+
+t.test('a jti revocation stays, whatever the iat', async (t) => {
+  const revoked = { jtis: new Set(['j-1']), subs: new Map([['cluster-1', NOW - 7200]]) }
+  t.ok(isRevoked(claims({ jti: 'j-1', iat: NOW }), revoked))
+  t.throws(() => checkLicenseValidity(claims({ jti: 'j-1', iat: NOW }), NOW, open, revoked), { code: 'LICENSE_REVOKED', message: /^license has been revoked$/ })
+  t.notOk(isRevoked(claims({ jti: 'j-2', iat: NOW }), revoked))
+})
+
+t.test('a license with "channels": [] is valid and entitles nothing', async (t) => {
+  const empty = parseLicenseClaims({ sub: 's', exp: NOW + 60, channels: [] })
+  t.same(empty.channels, [])
+  t.doesNotThrow(() => checkLicenseValidity(empty, NOW, open, none))
+  t.throws(() => checkEntitlement(empty, 'stable'), { code: 'CHANNEL_NOT_ENTITLED' })
+  t.throws(() => operatorChannel(empty), { code: 'CHANNEL_NOT_ENTITLED' })
+  t.throws(() => operatorChannel({ ...empty, channel: 'stable' }), { code: 'CHANNEL_NOT_ENTITLED' }, 'a channel claim does not entitle')
+})
+
+t.test('operatorChannel: the default channel, entitlement checked; none named is CHANNEL_NOT_FOUND', async (t) => {
+  t.equal(operatorChannel(claims({ channels: ['stable', 'beta'], channel: 'beta' })), 'beta')
+  t.throws(() => operatorChannel(claims({ channels: ['stable'], channel: 'beta' })), { code: 'CHANNEL_NOT_ENTITLED' })
+  t.throws(() => operatorChannel(claims({ channels: ['*'] })), { code: 'CHANNEL_NOT_FOUND' })
 })
 
 t.test('entitlement: named channels or the wildcard', async (t) => {

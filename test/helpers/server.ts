@@ -19,7 +19,7 @@ import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-databa
 import { openDatabase, type Database } from '../../src/db/index.js'
 import { GENESIS_HASH } from '../../src/domain/audit-chain.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
-import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
+import { loadLicenseKeys, type LicenseKey } from '../../src/services/license-verifier.js'
 import { writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'

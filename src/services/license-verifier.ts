@@ -5,7 +5,7 @@
  * and entitlement are still decided on every request by the domain.
  */
 import { readFileSync } from 'node:fs'
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose'
 import { ChartcastError } from '../errors.js'
 import { parseLicenseClaims, type LicenseClaims } from '../domain/license.js'
@@ -81,7 +81,15 @@ export async function loadLicenseKeys (paths: string[]): Promise<LicenseKey[]> {
   return keys
 }
 
-type CacheEntry = { token: string } & ({ claims: LicenseClaims } | { error: ChartcastError })
+interface VerifiedEntry { token: string, claims: LicenseClaims }
+
+/**
+ * Refusals are remembered apart from verified licenses, keyed by the token's SHA-256 rather
+ * than its text: made-up tokens are free, so they must neither evict a verified license (which
+ * would cost it a verification and reset its rate window) nor hold their own text in memory.
+ * This bound times ~200 bytes per entry is the table's whole footprint.
+ */
+export const MAX_CACHED_REFUSALS = 10_000
 
 /**
  * The cache key of a token: its signature segment. Hashing a ~90-character key instead of the
@@ -92,13 +100,39 @@ function cacheKey (token: string): string {
   return token.slice(token.lastIndexOf('.') + 1)
 }
 
+/** Null for an oversized token: refused by its length alone, so not worth hashing. */
+function refusalKeyOf (token: string): string | null {
+  return token.length > MAX_TOKEN_BYTES ? null : createHash('sha256').update(token).digest('base64url')
+}
+
+const BASE64URL_SEGMENTS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/**
+ * RFC 7515 3.1 and 2 (base64url without padding). jose also accepts `=` padding, whitespace
+ * and nonzero spare bits in a segment's last character, so one signature has many spellings.
+ * The cache and the rate window are keyed by the token's text, so only the one canonical
+ * spelling is accepted: a license is one cache entry and one rate window.
+ */
+function isCanonicalCompactJws (token: string): boolean {
+  if (!BASE64URL_SEGMENTS.test(token)) return false
+  for (const segment of token.split('.')) {
+    if (Buffer.from(segment, 'base64url').toString('base64url') !== segment) return false
+  }
+  return true
+}
+
 export class LicenseVerifier {
-  private readonly cache = new Map<string, CacheEntry>()
+  private readonly verified = new Map<string, VerifiedEntry>()
+  private readonly refusals = new Map<string, ChartcastError>()
 
   constructor (private readonly keys: LicenseKey[]) {}
 
   get cachedTokens (): number {
-    return this.cache.size
+    return this.verified.size
+  }
+
+  get cachedRefusals (): number {
+    return this.refusals.size
   }
 
   /**
@@ -106,48 +140,58 @@ export class LicenseVerifier {
    * undefined when the token has not been verified yet (then call verify).
    */
   cached (token: string): LicenseClaims | undefined {
-    const hit = this.lookup(token)
-    if (hit === undefined) return undefined
-    if ('claims' in hit) return hit.claims
-    throw hit.error
+    const claims = this.cachedClaims(token)
+    if (claims !== undefined) return claims
+    const refusal = this.cachedRefusal(refusalKeyOf(token))
+    if (refusal !== undefined) throw refusal
+    return undefined
   }
 
   /** Signature and shape. Permanent failures are cached too, so a bad token costs one verification. */
   async verify (token: string): Promise<LicenseClaims> {
-    const hit = this.lookup(token)
-    if (hit !== undefined) {
-      if ('claims' in hit) return hit.claims
-      throw hit.error
-    }
-    let entry: CacheEntry
+    const claims = this.cachedClaims(token)
+    if (claims !== undefined) return claims
+    const key = refusalKeyOf(token)
+    const refusal = this.cachedRefusal(key)
+    if (refusal !== undefined) throw refusal
     try {
-      entry = { token, claims: await this.verifyUncached(token) }
+      const verifiedClaims = await this.verifyUncached(token)
+      this.rememberVerified({ token, claims: verifiedClaims })
+      return verifiedClaims
     } catch (error) {
-      if (!(error instanceof ChartcastError)) throw error
-      entry = { token, error }
+      if (error instanceof ChartcastError && key !== null) this.rememberRefusal(key, error)
+      throw error
     }
-    if (token.length <= MAX_TOKEN_BYTES) this.remember(entry)
-    if ('claims' in entry) return entry.claims
-    throw entry.error
   }
 
-  private lookup (token: string): CacheEntry | undefined {
-    const entry = this.cache.get(cacheKey(token))
-    return entry !== undefined && entry.token === token ? entry : undefined
+  private cachedClaims (token: string): LicenseClaims | undefined {
+    const entry = this.verified.get(cacheKey(token))
+    return entry !== undefined && entry.token === token ? entry.claims : undefined
   }
 
-  private remember (entry: CacheEntry): void {
+  private cachedRefusal (key: string | null): ChartcastError | undefined {
+    return key === null ? undefined : this.refusals.get(key)
+  }
+
+  private rememberVerified (entry: VerifiedEntry): void {
     const key = cacheKey(entry.token)
-    const occupant = this.cache.get(key)
-    // A forged token reusing a real license's signature must not push that license out of the
-    // cache (it would cost a verification on the license's every pull): the forgery stays uncached.
-    if (occupant !== undefined && 'claims' in occupant && occupant.token !== entry.token) return
-    if (occupant === undefined && this.cache.size >= MAX_CACHED_TOKENS) {
+    // Two verified tokens cannot share a signature segment unless the signer reused one: keep the first.
+    if (this.verified.has(key)) return
+    if (this.verified.size >= MAX_CACHED_TOKENS) {
       // Oldest first: Map iteration follows insertion order.
-      const oldest = this.cache.keys().next().value
-      if (oldest !== undefined) this.cache.delete(oldest)
+      const oldest = this.verified.keys().next().value
+      if (oldest !== undefined) this.verified.delete(oldest)
     }
-    this.cache.set(key, entry)
+    this.verified.set(key, entry)
+  }
+
+  private rememberRefusal (key: string, error: ChartcastError): void {
+    if (this.refusals.has(key)) return
+    if (this.refusals.size >= MAX_CACHED_REFUSALS) {
+      const oldest = this.refusals.keys().next().value
+      if (oldest !== undefined) this.refusals.delete(oldest)
+    }
+    this.refusals.set(key, error)
   }
 
   private async verifyUncached (token: string): Promise<LicenseClaims> {
@@ -162,6 +206,7 @@ export class LicenseVerifier {
     if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.has(header.alg)) {
       throw new ChartcastError('LICENSE_INVALID', `license algorithm "${String(header.alg)}" is not accepted (ES256, RS256 or EdDSA)`)
     }
+    if (!isCanonicalCompactJws(token)) throw new ChartcastError('LICENSE_INVALID', 'license is not a compact JWT of three canonical base64url segments (no padding, whitespace or stray bits)')
     let candidates: LicenseKey[]
     if (header.kid !== undefined) {
       candidates = this.keys.filter((k) => k.kid === header.kid)

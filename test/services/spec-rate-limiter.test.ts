@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ChartcastError } from '../../src/errors.js'
-import { InvalidLicenseGuard, SpecRateLimiter } from '../../src/plugins/spec-rate-limiter.js'
+import { InvalidLicenseGuard, SpecRateLimiter } from '../../src/services/spec-rate-limiter.js'
 
 function refusal (fn: () => void): ChartcastError | null {
   try {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { exportJWK, importSPKI, SignJWT, importPKCS8 } from 'jose'
 import { generateLicenseKeyPair, issueLicense } from '../../src/license-tools.js'
-import { loadLicenseKeys, LicenseVerifier, MAX_TOKEN_BYTES, type LicenseAlgorithm } from '../../src/plugins/license-verifier.js'
+import { loadLicenseKeys, LicenseVerifier, MAX_CACHED_REFUSALS, MAX_TOKEN_BYTES, type LicenseAlgorithm } from '../../src/services/license-verifier.js'
 
 function scratch (t: { teardown (fn: () => void): void }): (name: string, text: string) => string {
   const dir = mkdtempSync(path.join(tmpdir(), 'chartcast-keys-'))
@@ -158,8 +158,9 @@ t.test('verified and refused tokens are cached, each costing one verification', 
   const first = await verifier.verify(good)
   t.equal(await verifier.verify(good), first, 'same claims object from the cache')
   await t.rejects(verifier.verify('a.b.c'), { code: 'LICENSE_INVALID' })
-  await t.rejects(verifier.verify('a.b.c'), { code: 'LICENSE_INVALID' })
-  t.equal(verifier.cachedTokens, 2)
+  t.throws(() => verifier.cached('a.b.c'), { code: 'LICENSE_INVALID' }, 'the refusal is cached')
+  t.equal(verifier.cachedTokens, 1, 'verified licenses only')
+  t.equal(verifier.cachedRefusals, 1)
 })
 
 t.test('a forged token reusing a license\'s signature is refused, and the license stays cached', async (t) => {
@@ -172,13 +173,63 @@ t.test('a forged token reusing a license\'s signature is refused, and the licens
   t.equal(verifier.cached(forged), undefined, 'same signature, other payload: not a cache hit')
   await t.rejects(verifier.verify(forged), { code: 'LICENSE_INVALID', message: /signature does not verify/ })
   t.equal(verifier.cached(good), claimsOfGood, 'the license is still served from the cache')
-  t.equal(verifier.cached(forged), undefined, 'the forgery is not cached in its place')
+  t.throws(() => verifier.cached(forged), { code: 'LICENSE_INVALID' }, 'the forgery\'s refusal is cached apart')
   t.equal(verifier.cachedTokens, 1)
-  // Two refused tokens with one signature: the later refusal replaces the earlier.
+  // Refusals are keyed by the whole token's hash: two with one signature are both kept.
   await t.rejects(verifier.verify('x.y.z'), { code: 'LICENSE_INVALID' })
   await t.rejects(verifier.verify('x.w.z'), { code: 'LICENSE_INVALID' })
   t.throws(() => verifier.cached('x.w.z'), { code: 'LICENSE_INVALID' }, 'cached refusal thrown')
-  t.equal(verifier.cached('x.y.z'), undefined)
+  t.throws(() => verifier.cached('x.y.z'), { code: 'LICENSE_INVALID' })
+})
+
+t.test('200,000 made-up tokens evict no verified license, and the refusal cache stays at its bound', async (t) => {
+  const { pair, verifier } = await verifierFor(t)
+  const good = await issueLicense(pair.privatePem, { sub: 'cluster-1', channels: ['stable'], expiresIn: 60 })
+  const claimsOfGood = await verifier.verify(good)
+  // Well-formed ES256 headers with an unknown kid: refused without a signature check, so the
+  // flood is quick; what matters here is how many refusals there were, not what each cost.
+  const header = b64({ alg: 'ES256', kid: 'made-up' })
+  const signature = 'A'.repeat(86)
+  let refused = 0
+  for (let i = 0; i < 200_000; i++) {
+    try {
+      await verifier.verify(`${header}.${b64({ n: i })}.${signature}`)
+    } catch (error) {
+      if ((error as { code?: string }).code === 'LICENSE_INVALID') refused++
+    }
+  }
+  t.equal(refused, 200_000, 'every made-up token refused')
+  t.equal(verifier.cached(good), claimsOfGood, 'the license is still cached: no re-verification, same rate window')
+  t.equal(verifier.cachedTokens, 1)
+  t.equal(verifier.cachedRefusals, MAX_CACHED_REFUSALS, 'the refusal cache is full, and not beyond')
+  t.throws(() => verifier.cached(`${header}.${b64({ n: 199_999 })}.${signature}`), { code: 'LICENSE_INVALID' }, 'a recent refusal is cached')
+  t.equal(verifier.cached(`${header}.${b64({ n: 0 })}.${signature}`), undefined, 'the oldest refusal was dropped')
+})
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/** Other spellings of a license that jose decodes to the same bytes. */
+export function respellings (token: string): Record<string, string> {
+  const [h, p, s] = token.split('.') as [string, string, string]
+  const last = s.at(-1) ?? 'A'
+  // An ES256 signature is 64 bytes: 86 characters, the last one with 4 spare bits.
+  const spareBit = s.slice(0, -1) + BASE64URL[BASE64URL.indexOf(last) ^ 1]
+  return {
+    'spare bits in the signature': `${h}.${p}.${spareBit}`,
+    'padding on the signature': `${h}.${p}.${s}==`,
+    'a space inside the signature': `${h}.${p}.${s.slice(0, 20)} ${s.slice(20)}`,
+    'a tab inside the payload': `${h}.${p.slice(0, 10)}\t${p.slice(10)}.${s}`
+  }
+}
+
+t.test('other spellings of a license\'s base64url are refused; the canonical one verifies', async (t) => {
+  const { pair, verifier } = await verifierFor(t)
+  const good = await issueLicense(pair.privatePem, { sub: 'cluster-1', channels: ['stable'], expiresIn: 60 })
+  for (const [name, token] of Object.entries(respellings(good))) {
+    await t.rejects(verifier.verify(token), { code: 'LICENSE_INVALID', message: /canonical base64url/ }, name)
+  }
+  t.equal((await verifier.verify(good)).sub, 'cluster-1')
+  t.equal(verifier.cachedTokens, 1, 'one license, one cache entry')
 })
 
 t.test('a kid with path characters is just an unknown kid', async (t) => {

@@ -7,17 +7,21 @@ import { checkEntitlement, checkLicenseValidity, type LicenseClaims, type Licens
 import type { LicenseVerifier } from './license-verifier.js'
 
 export class LicenseRegistry {
-  private revoked: RevocationSet = { jtis: new Set(), subs: new Set() }
+  private revoked: RevocationSet = { jtis: new Set(), subs: new Map() }
 
   constructor (private readonly verifier: LicenseVerifier, private readonly policy: LicensePolicy, private readonly store: Store, private readonly now: () => number = Date.now) {}
 
   async loadRevocations (): Promise<void> {
     const rows = await this.store.listRevocations()
     const jtis = new Set<string>()
-    const subs = new Set<string>()
+    const subs = new Map<string, number>()
     for (const row of rows) {
       if (row.jti !== null) jtis.add(row.jti)
-      if (row.sub !== null) subs.add(row.sub)
+      if (row.sub !== null) {
+        // A sub revocation refuses licenses issued up to it (domain isRevoked): keep the latest.
+        const at = Math.floor(row.at.getTime() / 1000)
+        if (at > (subs.get(row.sub) ?? -Infinity)) subs.set(row.sub, at)
+      }
     }
     this.revoked = { jtis, subs }
   }

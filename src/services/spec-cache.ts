@@ -5,12 +5,14 @@
  * reconnect. While the database is away, the last loaded state keeps being served.
  */
 import { selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
+import type { ChannelVersions } from '../domain/select-spec.js'
 import { compileSpec, type CompiledSpec } from '../domain/spec.js'
 import { chartOf, type ChangeNotice, type Store } from '../db/store.js'
 import type { ChannelRow, ChannelReleaseRow, ReleaseRow } from '../db/schema.js'
 import { ChartcastError } from '../errors.js'
 
-export interface ChannelState {
+export interface ChannelState extends ChannelVersions {
+  readonly name: string
   row: ChannelRow
   /** Versions promoted and not withdrawn, highest first. */
   active: string[]
@@ -125,25 +127,29 @@ export class SpecCache {
     // A new release changes no spec until it is promoted; revocations live in the license registry.
   }
 
-  /** The spec of a pinned version currently in the channel. */
-  async getPinned (state: ChannelState, version: string): Promise<CompiledSpec> {
+  /**
+   * The compiled spec of a version selectSpec chose from this state: the head, or a pinned
+   * version compiled once and then kept (synchronous when it is already compiled).
+   */
+  specFor (state: ChannelState, version: string): CompiledSpec | Promise<CompiledSpec> {
     if (state.head?.version === version) return state.head
-    if (!state.active.includes(version)) {
-      throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} is not in channel "${state.row.name}"`)
-    }
-    const key = `${state.row.name}@${version}`
-    const hit = this.pinned.get(key)
-    if (hit !== undefined) return hit
+    const hit = this.pinned.get(`${state.name}@${version}`)
+    return hit ?? this.compilePinned(state, version)
+  }
+
+  private async compilePinned (state: ChannelState, version: string): Promise<CompiledSpec> {
     const spec = compileFor(state.row, await this.loadRelease(version))
-    boundedSet(this.pinned, key, spec, MAX_PINNED_SPECS)
+    // A refresh may have installed a newer state (and dropped this channel's pinned specs)
+    // while the release was read: a spec of the replaced state would then stay cached.
+    if (this.channels.get(state.name) === state) boundedSet(this.pinned, `${state.name}@${version}`, spec, MAX_PINNED_SPECS)
     return spec
   }
 
   private async buildState (row: ChannelRow, memberships: ChannelReleaseRow[]): Promise<ChannelState> {
     const headVersion = selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
     const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
-    if (headVersion === null) return { row, active, head: null }
-    return { row, active, head: compileFor(row, await this.loadRelease(headVersion)) }
+    if (headVersion === null) return { name: row.name, row, active, head: null }
+    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)) }
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {
