@@ -5,7 +5,7 @@ import { checkValues, checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
 import type { ChannelReleaseRow } from '../db/schema.js'
-import { bearerSecurity, problemResponses } from './common.js'
+import { publisherRoute } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
 import { groupByChannel } from '../plugins/spec-cache.js'
 
@@ -33,10 +33,9 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Create or update a channel',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
       body: ChannelSettingsInput,
-      response: { 200: Channel, 201: Channel, ...problemResponses }
+      ...publisherRoute({ 200: Channel, 201: Channel }, { body: true })
     }
   }, async (request, reply) => {
     const body = request.body
@@ -61,8 +60,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'All channels with their current head',
       tags: ['channels'],
-      security: bearerSecurity,
-      response: { 200: Type.Object({ channels: Type.Array(Channel) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ channels: Type.Array(Channel) }) })
     }
   }, async () => {
     const [rows, memberships] = await Promise.all([fastify.store.listChannels(), fastify.store.listMemberships()])
@@ -76,9 +74,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'A channel: settings, head and the releases currently in it',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
-      response: { 200: ChannelDetail, ...problemResponses }
+      ...publisherRoute({ 200: ChannelDetail }, { problems: ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND'] })
     }
   }, async (request) => {
     const row = await fastify.store.getChannel(request.params.name)
@@ -98,10 +95,9 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Promote a published release into the channel',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
       body: PromoteInput,
-      response: { 200: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), 201: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), 201: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }) }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'VERSION_NOT_ACCEPTED'] })
     }
   }, async (request, reply) => {
     const { name } = request.params
@@ -121,10 +117,9 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once',
       tags: ['channels'],
-      security: bearerSecurity,
       params: Type.Object({ name: ChannelName, version: VersionText }),
       querystring: WithdrawQuery,
-      response: { 204: Type.Null(), ...problemResponses }
+      ...publisherRoute({ 204: Type.Null({ description: 'Withdrawn (or already withdrawn)' }) }, { problems: ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'RELEASE_NOT_IN_CHANNEL'] })
     }
   }, async (request, reply) => {
     const { name } = request.params
@@ -144,9 +139,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Promotion and withdrawal history, newest first',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
-      response: { 200: Type.Object({ events: Type.Array(ChannelEvent) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ events: Type.Array(ChannelEvent) }) }, { problems: ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND'] })
     }
   }, async (request) => {
     const row = await fastify.store.getChannel(request.params.name)
