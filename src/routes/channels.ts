@@ -5,11 +5,12 @@ import { checkValues, checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
 import type { ChannelReleaseRow } from '../db/schema.js'
-import { publisherRoute } from './common.js'
+import { described, publisherRoute } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
 import { groupByChannel } from '../plugins/spec-cache.js'
 
 const NameParams = Type.Object({ name: ChannelName })
+const Promotion = Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) })
 
 function headOf (memberships: ChannelReleaseRow[]): string | null {
   return selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
@@ -35,7 +36,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
       tags: ['channels'],
       params: NameParams,
       body: ChannelSettingsInput,
-      ...publisherRoute({ 200: Channel, 201: Channel }, { body: true })
+      ...publisherRoute({ 200: described(Channel, 'Updated (or unchanged)'), 201: described(Channel, 'Created') }, { body: true })
     }
   }, async (request, reply) => {
     const body = request.body
@@ -97,7 +98,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
       tags: ['channels'],
       params: NameParams,
       body: PromoteInput,
-      ...publisherRoute({ 200: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), 201: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }) }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'VERSION_NOT_ACCEPTED'] })
+      ...publisherRoute({ 200: described(Promotion, 'Already in the channel'), 201: described(Promotion, 'Promoted') }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'VERSION_NOT_ACCEPTED'] })
     }
   }, async (request, reply) => {
     const { name } = request.params

@@ -9,6 +9,7 @@
  * `code` is limited to the codes named for it.
  */
 import type { FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
 import { Type, type TSchema } from 'typebox'
 import { ChartcastError, ERROR_CATALOGUE, type ErrorCode } from '../errors.js'
 import { Problem } from '../schemas.js'
@@ -60,12 +61,23 @@ export interface RouteShape {
 
 type SecurityScheme = 'publisherToken' | 'license' | 'operatorBasic'
 
+/** A response schema with the text the document shows for it (a copy: schemas are shared). */
+export function described<S extends TSchema> (schema: S, description: string): S {
+  return { ...schema, description }
+}
+
+/** Success responses without a description of their own are described by their status text. */
+function describedByStatus<R extends Record<number, TSchema>> (success: R): R {
+  return Object.fromEntries(Object.entries(success).map(([status, schema]) =>
+    [status, typeof (schema as { description?: unknown }).description === 'string' ? schema : described(schema, STATUS_CODES[status] ?? status)])) as R
+}
+
 function routeDocs<R extends Record<number, TSchema>> (scheme: SecurityScheme, success: R, kindProblems: ErrorCode[], shape: RouteShape) {
   const body = shape.body === true
   return {
     security: [{ [scheme]: [] }],
     ...(body && { consumes: BODY_MEDIA_TYPES }),
-    response: { ...success, ...problemsFor(...(body ? BODY_PROBLEMS : []), ...(shape.problems ?? []), ...kindProblems) }
+    response: { ...describedByStatus(success), ...problemsFor(...(body ? BODY_PROBLEMS : []), ...(shape.problems ?? []), ...kindProblems) }
   }
 }
 

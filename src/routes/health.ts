@@ -16,7 +16,7 @@ function notReadyDetail (database: boolean, channelsLoaded: boolean): string {
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/livez', {
-    schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'Alive' }) } }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/readyz', {
@@ -24,7 +24,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Readiness: the database answers and the channels are loaded',
       tags: ['health'],
       response: {
-        200: Type.Object({ status: Type.Literal('ready'), ...ReadinessFields }),
+        200: Type.Object({ status: Type.Literal('ready'), ...ReadinessFields }, { description: 'Ready to serve' }),
         // RFC 9457 extension members carry the same checks as the 200 answer.
         503: problemResponse(['NOT_READY'], ReadinessFields)
       }

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { normaliseRelease, checkVersion, pageByVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Release, ReleaseInput, ReleasePageQuery, VersionText } from '../schemas.js'
-import { pageLimit, publisherRoute } from './common.js'
+import { described, pageLimit, publisherRoute } from './common.js'
 import { presentRelease } from './present.js'
 
 const RELEASES_PAGE = 100
@@ -17,7 +17,7 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
       summary: 'Publish an immutable release (JSON or application/yaml body)',
       tags: ['releases'],
       body: ReleaseInput,
-      ...publisherRoute({ 200: Release, 201: Release }, { body: true, problems: ['RELEASE_CONFLICT'] })
+      ...publisherRoute({ 200: described(Release, 'This exact release was already published'), 201: described(Release, 'Published') }, { body: true, problems: ['RELEASE_CONFLICT'] })
     }
   }, async (request, reply) => {
     let release

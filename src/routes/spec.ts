@@ -14,7 +14,7 @@ import type { ChannelState } from '../plugins/spec-cache.js'
 import { InvalidLicenseGuard, SpecRateLimiter } from '../plugins/spec-rate-limiter.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
-import { licensedRoute } from './common.js'
+import { described, licensedRoute } from './common.js'
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
@@ -122,7 +122,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       tags: ['spec'],
       params: Type.Object({ name: ChannelName }),
       querystring: SpecQuery,
-      ...licensedRoute('license', { 200: Spec, 304: Type.Null({ description: 'Not Modified: If-None-Match names the current ETag' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'RELEASE_NOT_FOUND', 'DATABASE_UNAVAILABLE'])
+      ...licensedRoute('license', { 200: described(Spec, 'The spec, with a strong ETag (and X-Poll-Interval when the channel sets one)'), 304: Type.Null({ description: 'Not Modified: If-None-Match names the current ETag' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'RELEASE_NOT_FOUND', 'DATABASE_UNAVAILABLE'])
     }
   }, (request, reply) => {
     // The common case (a license already verified, the channel's head) is synchronous: no

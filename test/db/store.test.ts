@@ -4,7 +4,23 @@ import { createStore } from '../../src/db/store.js'
 import { auditLog, releases } from '../../src/db/schema.js'
 import { normaliseRelease } from '../../src/domain/release.js'
 import { ChartcastError } from '../../src/errors.js'
-import { buildTestServer, testDrivers } from '../helpers/server.js'
+import pg from 'pg'
+import { CHANGE_CHANNEL } from '../../src/db/index.js'
+import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
+
+/**
+ * Listens for change notices beside the server's own listener: PGlite takes more listeners on
+ * its one connection; on PostgreSQL the driver keeps a single listening connection, so the test
+ * opens its own.
+ */
+async function listenApart (server: TestServer, onNotice: (payload: string) => void): Promise<() => Promise<void>> {
+  if (server.databaseUrl === null) return await server.database.listen(onNotice, () => {})
+  const client = new pg.Client({ connectionString: server.databaseUrl })
+  await client.connect()
+  client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) onNotice(message.payload ?? '') })
+  await client.query(`LISTEN ${CHANGE_CHANNEL}`)
+  return async () => { await client.end() }
+}
 
 const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.3.0' }
 
@@ -69,5 +85,24 @@ for (const driver of testDrivers()) {
     t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [] })
     t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'] })
     t.equal((await database.db.select().from(auditLog)).length, 1)
+  })
+
+  t.test(`${driver}: a publish sends no change notice (no spec changes until a promotion); channel changes do`, async (t) => {
+    const server = await buildTestServer(t, { driver })
+    const store = createStore(server.database.db)
+    const notices: unknown[] = []
+    let secondChannelNotice: () => void = () => {}
+    const heard = new Promise<void>((resolve) => { secondChannelNotice = resolve })
+    const onNotice = (payload: string): void => {
+      notices.push(JSON.parse(payload))
+      if (notices.filter((n) => (n as { kind?: string }).kind === 'channel').length === 2) secondChannelNotice()
+    }
+    t.teardown(await listenApart(server, onNotice))
+    await store.upsertChannel('stable', {}, 'tester')
+    await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
+    await store.promote('stable', '1.0.0', 'tester', () => {})
+    // Notices arrive in commit order, so one sent by the publish would come before the promotion's.
+    await heard
+    t.same(notices, [{ kind: 'channel', name: 'stable' }, { kind: 'channel', name: 'stable' }])
   })
 }
