@@ -2,11 +2,15 @@
  * What the routes declare for the OpenAPI document (src/plugins/openapi.ts) and the response
  * serializers: security, request body media types and every response a route can give.
  *
- *   schema: { body: ReleaseInput, ...publisherRoute({ 200: Release, 201: Release }, { body: true, problems: ['RELEASE_CONFLICT'] }) }
- *   schema: { params, ...licensedRoute('license', { 200: Spec, 304: NotModified }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND']) }
+ *   schema: { summary, tags, body: ReleaseInput,
+ *     ...publisherRoute({ 200: Release, 201: described(Release, 'Published') }, { body: true, problems: ['RELEASE_CONFLICT'] }) }
+ *   schema: { summary, tags, params,
+ *     ...licensedRoute('license', { 200: Spec, 304: Type.Null({ description: 'Not Modified' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND']) }
  *
- * Error responses are listed by code; each status gets one problem document response whose
- * `code` is limited to the codes named for it.
+ * The route names only its own refusals; those of its kind (token or license, rate limit,
+ * database, request body) are added. Each error status gets one problem document response
+ * whose `code` is limited to the codes named for it. test/routes/openapi.test.ts checks every
+ * route against this.
  */
 import type { FastifyRequest } from 'fastify'
 import { STATUS_CODES } from 'node:http'

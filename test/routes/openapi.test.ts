@@ -148,6 +148,15 @@ for (const driver of testDrivers()) {
       t.equal(doc.paths['/livez']?.get?.security, undefined)
     })
 
+    t.test('with ANONYMOUS_CHANNEL set, the operator routes document that no credentials are an option too', async (t) => {
+      const anonymous = await buildTestServer(t, { driver, env: { ANONYMOUS_CHANNEL: 'stable' } })
+      const anonymousDoc = await documentOf(anonymous)
+      for (const path of ['/api/v1/operator/channel', '/api/v1/operator/channel/release/{version}']) {
+        t.same(anonymousDoc.paths[path]?.get?.security, [{ operatorBasic: [] }, {}], path)
+        t.same(doc.paths[path]?.get?.security, [{ operatorBasic: [] }], `${path} without ANONYMOUS_CHANNEL`)
+      }
+    })
+
     t.test('without credentials a route answers 401 exactly when it declares security, with a documented status', async (t) => {
       for (const { method, path, operation } of ops) {
         const name = `${method.toUpperCase()} ${path}`
