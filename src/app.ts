@@ -5,7 +5,6 @@
 import { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Duplex } from 'node:stream'
-import fastifySwagger from '@fastify/swagger'
 import rateLimit from '@fastify/rate-limit'
 import type { Config } from './config.js'
 import type { Database } from './db/index.js'
@@ -15,6 +14,7 @@ import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import databasePlugin from './plugins/database.js'
 import metricsPlugin from './plugins/metrics.js'
+import openapiPlugin from './plugins/openapi.js'
 import problemsPlugin, { sendProblem } from './plugins/problems.js'
 import specStatePlugin from './plugins/spec-state.js'
 import auditRoutes from './routes/audit.js'
@@ -81,18 +81,6 @@ export function fastifyOptions (config: Config): FastifyServerOptions {
 }
 
 async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
-  await fastify.register(fastifySwagger, {
-    openapi: {
-      info: { title: 'chartcast', description: 'Release-channel deploy server: publish Helm releases, promote them through channels, serve license-checked specs.', version: '0.1.0' },
-      components: {
-        securitySchemes: {
-          publisherToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (HS256, AUTH_SECRET)' },
-          license: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT license (ES256, RS256 or EdDSA)' },
-          operatorBasic: { type: 'http', scheme: 'basic', description: 'user "license", password the license JWT' }
-        }
-      }
-    }
-  })
   // The publisher API's limit per token. (The spec endpoints have their own, lighter limiter.)
   await fastify.register(rateLimit, {
     global: false,
@@ -104,6 +92,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   })
 
   await fastify.register(problemsPlugin)
+  // Before any route, so it collects them all; after problems, so /docs errors are problem documents too.
+  await fastify.register(openapiPlugin)
   await fastify.register(bodyParsers)
   await fastify.register(metricsPlugin)
   await fastify.register(databasePlugin, { config: opts.config, ...(opts.database !== undefined && { database: opts.database }) })
@@ -136,7 +126,6 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(channelsRoutes, { apiRateLimit })
   await fastify.register(licensesRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
-  fastify.get('/docs/json', { schema: { hide: true } }, async () => fastify.swagger())
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */

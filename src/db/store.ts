@@ -1,7 +1,9 @@
 /**
  * The repository: every read and write the server makes, over either driver. Each mutation
- * runs in one transaction that also writes its audit row and a NOTIFY, so the change, its
- * audit trail and the replicas' cache invalidation commit together or not at all.
+ * runs in one transaction that also writes its audit row and, when it changes what replicas
+ * hold in memory (channels, revocations), a NOTIFY, so the change, its audit trail and the
+ * replicas' cache invalidation commit together or not at all. A publish notifies no one: a
+ * release changes no spec until it is promoted.
  */
 import { and, asc, desc, eq, gt, isNotNull, lt, notInArray, sql } from 'drizzle-orm'
 import type { ChartRef } from '../schemas.js'
@@ -21,7 +23,6 @@ type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
 /** What a NOTIFY says changed; replicas reload just that. */
 export type ChangeNotice =
   | { kind: 'channel', name: string }
-  | { kind: 'release', version: string }
   | { kind: 'revocation' }
   | { kind: 'all' }
 
@@ -107,7 +108,6 @@ export function createStore (db: AppDatabase) {
         const row = inserted[0]
         if (row !== undefined) {
           await appendAudit(tx, actor, 'release.publish', `release:${release.version}`, { digest: release.digest, chart: release.chart })
-          await notify(tx, { kind: 'release', version: release.version })
           return { created: true, row }
         }
         const [existing] = await tx.select().from(releases).where(eq(releases.version, release.version))

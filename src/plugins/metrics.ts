@@ -62,18 +62,6 @@ export function createMetrics (): Metrics {
       for (const [labels, count] of pulls.entries()) this.inc(labels, count)
     }
   })
-  void new Counter({
-    name: 'chartcast_spec_not_modified_total',
-    help: 'Spec pulls answered 304',
-    labelNames: ['endpoint', 'channel'],
-    registers: [registry],
-    collect () {
-      this.reset()
-      for (const [{ endpoint, channel, outcome }, count] of pulls.entries()) {
-        if (outcome === 'not_modified') this.inc({ endpoint, channel }, count)
-      }
-    }
-  })
   return {
     registry,
     pulls,
@@ -86,7 +74,13 @@ export function createMetrics (): Metrics {
 export default fp(async (fastify) => {
   const metrics = createMetrics()
   fastify.decorate('metrics', metrics)
-  fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  fastify.get('/metrics', {
+    schema: {
+      summary: 'Prometheus metrics (text exposition format 0.0.4)',
+      tags: ['health'],
+      response: { 200: { description: 'Metrics in the Prometheus text format', content: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } } } }
+    }
+  }, async (_request, reply) => {
     reply.type(metrics.registry.contentType)
     return await metrics.registry.metrics()
   })

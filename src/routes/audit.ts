@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AuditEntry, PageQuery } from '../schemas.js'
-import { bearerSecurity, pageLimit, problemResponses } from './common.js'
+import { pageLimit, publisherRoute } from './common.js'
 import { presentAudit } from './present.js'
 
 const DEFAULT_PAGE = 50
@@ -14,9 +14,8 @@ const auditRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> =
     schema: {
       summary: 'Who did what, when, to what; newest first. Page with ?before=<nextBefore>.',
       tags: ['audit'],
-      security: bearerSecurity,
       querystring: PageQuery,
-      response: { 200: Type.Object({ entries: Type.Array(AuditEntry), nextBefore: Type.Union([Type.Number(), Type.Null()]) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ entries: Type.Array(AuditEntry), nextBefore: Type.Union([Type.Number(), Type.Null()]) }) }, { problems: ['VALIDATION_FAILED'] })
     }
   }, async (request) => {
     const limit = pageLimit(request.query.limit, DEFAULT_PAGE, MAX_PAGE)

@@ -5,11 +5,12 @@ import { checkValues, checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
 import type { ChannelReleaseRow } from '../db/schema.js'
-import { bearerSecurity, problemResponses, refuseUnstorableText } from './common.js'
+import { described, publisherRoute, refuseUnstorableText } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
 import { groupByChannel } from '../services/spec-cache.js'
 
 const NameParams = Type.Object({ name: ChannelName })
+const Promotion = Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) })
 
 function headOf (memberships: ChannelReleaseRow[]): string | null {
   return selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
@@ -34,10 +35,9 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Create or update a channel (409 CHANNEL_MANAGED_BY_FILE when a channel file defines it)',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
       body: ChannelSettingsInput,
-      response: { 200: Channel, 201: Channel, ...problemResponses }
+      ...publisherRoute({ 200: described(Channel, 'Updated (or unchanged)'), 201: described(Channel, 'Created') }, { body: true })
     }
   }, async (request, reply) => {
     const body = request.body
@@ -62,8 +62,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'All channels with their current head',
       tags: ['channels'],
-      security: bearerSecurity,
-      response: { 200: Type.Object({ channels: Type.Array(Channel) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ channels: Type.Array(Channel) }) })
     }
   }, async () => {
     const [rows, memberships] = await Promise.all([fastify.store.listChannels(), fastify.store.listMemberships()])
@@ -77,9 +76,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'A channel: settings, head and the releases currently in it',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
-      response: { 200: ChannelDetail, ...problemResponses }
+      ...publisherRoute({ 200: ChannelDetail }, { problems: ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND'] })
     }
   }, async (request) => {
     const row = await fastify.store.getChannel(request.params.name)
@@ -100,10 +98,9 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Promote a published release into the channel',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
       body: PromoteInput,
-      response: { 200: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), 201: Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses }
+      ...publisherRoute({ 200: described(Promotion, 'Already in the channel'), 201: described(Promotion, 'Promoted') }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'VERSION_NOT_ACCEPTED'] })
     }
   }, async (request, reply) => {
     const { name } = request.params
@@ -124,10 +121,9 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once',
       tags: ['channels'],
-      security: bearerSecurity,
       params: Type.Object({ name: ChannelName, version: VersionText }),
       querystring: WithdrawQuery,
-      response: { 204: Type.Null(), ...problemResponses }
+      ...publisherRoute({ 204: Type.Null({ description: 'Withdrawn (or already withdrawn)' }) }, { problems: ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'RELEASE_NOT_IN_CHANNEL'] })
     }
   }, async (request, reply) => {
     const { name } = request.params
@@ -147,9 +143,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Promotion and withdrawal history, newest first',
       tags: ['channels'],
-      security: bearerSecurity,
       params: NameParams,
-      response: { 200: Type.Object({ events: Type.Array(ChannelEvent) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ events: Type.Array(ChannelEvent) }) }, { problems: ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND'] })
     }
   }, async (request) => {
     const row = await fastify.store.getChannel(request.params.name)

@@ -1,14 +1,104 @@
-/** Response schemas shared by the routes: every error status answers a problem document. */
+/**
+ * What the routes declare for the OpenAPI document (src/plugins/openapi.ts) and the response
+ * serializers: security, request body media types and every response a route can give.
+ *
+ *   schema: { summary, tags, body: ReleaseInput,
+ *     ...publisherRoute({ 200: Release, 201: described(Release, 'Published') }, { body: true, problems: ['RELEASE_CONFLICT'] }) }
+ *   schema: { summary, tags, params,
+ *     ...licensedRoute('license', { 200: Spec, 304: Type.Null({ description: 'Not Modified' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND']) }
+ *
+ * The route names only its own refusals; those of its kind (token or license, rate limit,
+ * database, request body) are added. Each error status gets one problem document response
+ * whose `code` is limited to the codes named for it. test/routes/openapi.test.ts checks every
+ * route against this.
+ */
 import type { FastifyRequest } from 'fastify'
-import { ChartcastError } from '../errors.js'
+import { STATUS_CODES } from 'node:http'
+import { Type, type TSchema } from 'typebox'
+import { ChartcastError, ERROR_CATALOGUE, type ErrorCode } from '../errors.js'
 import { checkStorableText } from '../domain/storable-text.js'
 import { Problem } from '../schemas.js'
 
-export const problemResponses = {
-  400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 422: Problem, 429: Problem, 503: Problem
+/** The request body media types the body parsers accept (src/plugins/body-parsers.ts). */
+export const BODY_MEDIA_TYPES = ['application/json', 'application/yaml', 'application/x-yaml', 'text/yaml']
+
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
+
+/** What a request body can be refused for, besides the route's own rules. */
+export const BODY_PROBLEMS: ErrorCode[] = ['MALFORMED_BODY', 'VALIDATION_FAILED', 'FORBIDDEN_KEY', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
+
+/** Every publisher API route: no or bad token, a role too low, the per-token rate limit, the database down. */
+const PUBLISHER_API_PROBLEMS: ErrorCode[] = ['UNAUTHORIZED', 'FORBIDDEN', 'RATE_LIMITED', 'DATABASE_UNAVAILABLE']
+
+/** Every spec route: the license refused (401 or 403), or the per-license rate limit. */
+const LICENSE_PROBLEMS: ErrorCode[] = ['LICENSE_MISSING', 'LICENSE_INVALID', 'LICENSE_EXPIRED', 'LICENSE_NOT_YET_VALID', 'LICENSE_REVOKED', 'CHANNEL_NOT_ENTITLED', 'RATE_LIMITED']
+
+export type ProblemStatus = typeof ERROR_CATALOGUE[ErrorCode]['status']
+
+/** A response given as a problem document (RFC 9457), with `code` limited to `codes`. */
+export function problemResponse<E extends Record<string, TSchema>> (codes: ErrorCode[], extension: E = {} as E) {
+  return {
+    description: `Problem document (${PROBLEM_MEDIA_TYPE}); code ${codes.join(', ')}`,
+    content: { [PROBLEM_MEDIA_TYPE]: { schema: Type.Object({ ...Problem.properties, code: Type.String({ enum: codes }), ...extension }) } }
+  }
 }
 
-export const bearerSecurity = [{ publisherToken: [] }]
+export type ProblemResponses = Partial<Record<ProblemStatus, ReturnType<typeof problemResponse>>>
+
+/** One problem response per status for exactly these codes (grouped by their catalogue status). */
+export function problemsFor (...codes: ErrorCode[]): ProblemResponses {
+  const byStatus = new Map<ProblemStatus, ErrorCode[]>()
+  for (const code of new Set(codes)) {
+    const status = ERROR_CATALOGUE[code].status
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code])
+  }
+  const responses: ProblemResponses = {}
+  for (const [status, grouped] of [...byStatus].sort(([a], [b]) => a - b)) responses[status] = problemResponse(grouped)
+  return responses
+}
+
+export interface RouteShape {
+  /** The route takes a request body (JSON or YAML): adds the media types and the body refusals (400, 413, 415). */
+  body?: boolean
+  /** The route's own refusals beyond those of its kind, e.g. RELEASE_NOT_FOUND. */
+  problems?: ErrorCode[]
+}
+
+type SecurityScheme = 'publisherToken' | 'license' | 'operatorBasic'
+
+/** A response schema with the text the document shows for it (a copy: schemas are shared). */
+export function described<S extends TSchema> (schema: S, description: string): S {
+  return { ...schema, description }
+}
+
+/** Success responses without a description of their own are described by their status text. */
+function describedByStatus<R extends Record<number, TSchema>> (success: R): R {
+  return Object.fromEntries(Object.entries(success).map(([status, schema]) =>
+    [status, typeof (schema as { description?: unknown }).description === 'string' ? schema : described(schema, STATUS_CODES[status] ?? status)])) as R
+}
+
+function routeDocs<R extends Record<number, TSchema>> (scheme: SecurityScheme, success: R, kindProblems: ErrorCode[], shape: RouteShape) {
+  const body = shape.body === true
+  return {
+    security: [{ [scheme]: [] }],
+    ...(body && { consumes: BODY_MEDIA_TYPES }),
+    response: { ...describedByStatus(success), ...problemsFor(...(body ? BODY_PROBLEMS : []), ...(shape.problems ?? []), ...kindProblems) }
+  }
+}
+
+/** A publisher API route (Bearer publisher token): security, body media types and responses. */
+export function publisherRoute<R extends Record<number, TSchema>> (success: R, shape: RouteShape = {}) {
+  return routeDocs('publisherToken', success, PUBLISHER_API_PROBLEMS, shape)
+}
+
+/**
+ * A spec route (the license as Bearer, or as Basic password for the W&B operator). `anonymous`:
+ * a request without credentials is served too (ANONYMOUS_CHANNEL), so no security is an option.
+ */
+export function licensedRoute<R extends Record<number, TSchema>> (scheme: 'license' | 'operatorBasic', success: R, problems: ErrorCode[] = [], { anonymous = false } = {}) {
+  const docs = routeDocs(scheme, success, LICENSE_PROBLEMS, { problems })
+  return anonymous ? { ...docs, security: [...docs.security, {}] } : docs
+}
 
 /** Publisher API rate-limit key: the token's tail (its signature) identifies a token without storing long keys. */
 export function tokenRateKey (request: FastifyRequest): string {

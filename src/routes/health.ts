@@ -1,18 +1,32 @@
 /** Liveness (the process answers) and readiness (database reachable, channels loaded) are separate. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { ChartcastError, toProblem } from '../errors.js'
+import { PROBLEM_MEDIA_TYPE, problemResponse } from './common.js'
 
 const PING_TIMEOUT_MS = 2_000
 
+const ReadinessFields = { database: Type.Boolean(), channelsLoaded: Type.Boolean(), driver: Type.String() }
+
+/** Why the server is not ready, for the problem's `detail`. */
+function notReadyDetail (database: boolean, channelsLoaded: boolean): string {
+  const reasons = [...(database ? [] : ['the database is unreachable']), ...(channelsLoaded ? [] : ['the channels are not loaded yet'])]
+  return `not ready: ${reasons.join(' and ')}`
+}
+
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get('/livez', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }))
+  fastify.get('/livez', {
+    schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'Alive' }) } }
+  }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/readyz', {
     schema: {
+      summary: 'Readiness: the database answers and the channels are loaded',
       tags: ['health'],
       response: {
-        200: Type.Object({ status: Type.String(), database: Type.Boolean(), channelsLoaded: Type.Boolean(), driver: Type.String() }),
-        503: Type.Object({ status: Type.String(), database: Type.Boolean(), channelsLoaded: Type.Boolean(), driver: Type.String() })
+        200: Type.Object({ status: Type.Literal('ready'), ...ReadinessFields }, { description: 'Ready to serve' }),
+        // RFC 9457 extension members carry the same checks as the 200 answer.
+        503: problemResponse(['NOT_READY'], ReadinessFields)
       }
     }
   }, async (_request, reply) => {
@@ -29,8 +43,10 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       clearTimeout(timer)
     }
     const channelsLoaded = fastify.specCache.loaded
-    const ready = database && channelsLoaded
-    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database, channelsLoaded, driver: fastify.database.driver })
+    const { driver } = fastify.database
+    if (database && channelsLoaded) return { status: 'ready' as const, database, channelsLoaded, driver }
+    const problem = toProblem(new ChartcastError('NOT_READY', notReadyDetail(database, channelsLoaded)))
+    return await reply.code(503).type(PROBLEM_MEDIA_TYPE).send({ ...problem, database, channelsLoaded, driver })
   })
 }
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ChartcastError } from '../errors.js'
 import { Revocation, RevocationInput } from '../schemas.js'
-import { bearerSecurity, problemResponses, refuseUnstorableText } from './common.js'
+import { publisherRoute, refuseUnstorableText } from './common.js'
 import { presentRevocation } from './present.js'
 
 const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
@@ -13,9 +13,8 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Revoke a license by jti, or every license of a deployment by sub; effective on the next pull',
       tags: ['licenses'],
-      security: bearerSecurity,
       body: RevocationInput,
-      response: { 201: Revocation, ...problemResponses }
+      ...publisherRoute({ 201: Revocation }, { body: true })
     }
   }, async (request, reply) => {
     const { jti, sub, reason } = request.body
@@ -36,8 +35,7 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'All revocations, newest first',
       tags: ['licenses'],
-      security: bearerSecurity,
-      response: { 200: Type.Object({ revocations: Type.Array(Revocation) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ revocations: Type.Array(Revocation) }) })
     }
   }, async () => ({ revocations: (await fastify.store.listRevocations()).map(presentRevocation) }))
 }

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { normaliseRelease, checkVersion, pageByVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { Release, ReleaseInput, ReleasePageQuery, VersionText } from '../schemas.js'
-import { bearerSecurity, pageLimit, problemResponses, refuseUnstorableText } from './common.js'
+import { described, pageLimit, publisherRoute, refuseUnstorableText } from './common.js'
 import { presentRelease } from './present.js'
 
 const RELEASES_PAGE = 100
@@ -17,9 +17,8 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Publish an immutable release (JSON or application/yaml body)',
       tags: ['releases'],
-      security: bearerSecurity,
       body: ReleaseInput,
-      response: { 200: Release, 201: Release, ...problemResponses }
+      ...publisherRoute({ 200: described(Release, 'This exact release was already published'), 201: described(Release, 'Published') }, { body: true, problems: ['RELEASE_CONFLICT'] })
     }
   }, async (request, reply) => {
     let release
@@ -46,9 +45,8 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'Releases, highest version first, a page at a time. Page with ?before=<nextBefore>.',
       tags: ['releases'],
-      security: bearerSecurity,
       querystring: ReleasePageQuery,
-      response: { 200: Type.Object({ releases: Type.Array(Release), nextBefore: Type.Union([Type.String(), Type.Null()]) }), ...problemResponses }
+      ...publisherRoute({ 200: Type.Object({ releases: Type.Array(Release), nextBefore: Type.Union([Type.String(), Type.Null()]) }) }, { problems: ['VALIDATION_FAILED'] })
     }
   }, async (request) => {
     const limit = pageLimit(request.query.limit, RELEASES_PAGE, MAX_RELEASES_PAGE)
@@ -64,9 +62,8 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     schema: {
       summary: 'One release',
       tags: ['releases'],
-      security: bearerSecurity,
       params: Type.Object({ version: VersionText }),
-      response: { 200: Release, ...problemResponses }
+      ...publisherRoute({ 200: Release }, { problems: ['VALIDATION_FAILED', 'RELEASE_NOT_FOUND'] })
     }
   }, async (request) => {
     const version = checkVersion(request.params.version)

@@ -19,7 +19,7 @@ import { ChartcastError } from '../errors.js'
 import { InvalidLicenseGuard, SpecRateLimiter } from '../services/spec-rate-limiter.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
-import { problemResponses } from './common.js'
+import { described, licensedRoute } from './common.js'
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
@@ -234,10 +234,9 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
       description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint. Answers vary on `Authorization, Chartcast-Applied`.',
       tags: ['spec'],
-      security: [{ license: [] }],
       params: Type.Object({ name: ChannelName }),
       querystring: SpecQuery,
-      response: { 200: Spec, 304: Type.Null(), ...problemResponses }
+      ...licensedRoute('license', { 200: described(Spec, 'The spec, with a strong ETag (and X-Poll-Interval when the channel sets one)'), 304: Type.Null({ description: 'Not Modified: If-None-Match names the current ETag' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'RELEASE_NOT_FOUND', 'DATABASE_UNAVAILABLE'])
     }
   }, (request, reply) => {
     // Set first, so refusals carry it too.
@@ -245,18 +244,12 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     return pull(specEndpoint, request, reply)
   })
 
-  const operatorSchema = {
-    tags: ['operator'],
-    security: [{ operatorBasic: [] }],
-    response: { 200: OperatorSpec, ...problemResponses }
-  }
-
   fastify.get('/api/v1/operator/channel', {
-    schema: { ...operatorSchema, summary: 'W&B operator compatible: the spec of the license\'s channel' }
+    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY'], { anonymous: opts.anonymousChannel !== null }) }
   }, (request, reply) => pull(operatorEndpoint, request, reply))
 
   fastify.get('/api/v1/operator/channel/release/:version', {
-    schema: { ...operatorSchema, params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel' }
+    schema: { tags: ['operator'], params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
   }, (request, reply) => pull(operatorEndpoint, request, reply))
 }
 

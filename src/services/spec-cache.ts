@@ -124,7 +124,7 @@ export class SpecCache {
   async applyNotice (notice: ChangeNotice): Promise<void> {
     if (notice.kind === 'channel') await this.refreshChannel(notice.name)
     else if (notice.kind === 'all') await this.loadAll()
-    // A new release changes no spec until it is promoted; revocations live in the license registry.
+    // Revocations live in the license registry (src/plugins/spec-state.ts reloads them).
   }
 
   /**

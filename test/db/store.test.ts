@@ -4,7 +4,26 @@ import { createStore } from '../../src/db/store.js'
 import { auditLog, releases } from '../../src/db/schema.js'
 import { normaliseRelease } from '../../src/domain/release.js'
 import { ChartcastError } from '../../src/errors.js'
-import { buildTestServer, testDrivers } from '../helpers/server.js'
+import pg from 'pg'
+import { CHANGE_CHANNEL } from '../../src/db/index.js'
+import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
+
+/**
+ * Listens for change notices beside the server's own listener: PGlite takes more listeners on
+ * its one connection; on PostgreSQL the driver keeps a single listening connection, so the test
+ * opens its own.
+ */
+async function listenApart (server: TestServer, onNotice: (payload: string) => void): Promise<() => Promise<void>> {
+  if (server.databaseUrl === null) return await server.database.listen(onNotice, () => {})
+  const client = new pg.Client({ connectionString: server.databaseUrl })
+  await client.connect()
+  client.on('notification', (message) => { if (message.channel === CHANGE_CHANNEL) onNotice(message.payload ?? '') })
+  await client.query(`LISTEN ${CHANGE_CHANNEL}`)
+  return async () => { await client.end() }
+}
+
+/** What the append-only triggers raise (migrations/0001_append_only_guards.sql), as drizzle wraps it. */
+const APPEND_ONLY = { cause: { code: '23001', message: /is append-only/ } }
 
 const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.3.0' }
 
@@ -13,8 +32,8 @@ for (const driver of testDrivers()) {
     const { database } = await buildTestServer(t, { driver })
     const store = createStore(database.db)
     await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
-    await t.rejects(database.db.update(releases).set({ chartVersion: '9.9.9' }).where(eq(releases.version, '1.0.0')))
-    await t.rejects(database.db.delete(releases).where(eq(releases.version, '1.0.0')))
+    await t.rejects(database.db.update(releases).set({ chartVersion: '9.9.9' }).where(eq(releases.version, '1.0.0')), APPEND_ONLY)
+    await t.rejects(database.db.delete(releases).where(eq(releases.version, '1.0.0')), APPEND_ONLY)
     const [row] = await database.db.select().from(releases)
     t.equal(row?.chartVersion, '0.3.0')
   })
@@ -23,7 +42,7 @@ for (const driver of testDrivers()) {
     const { database } = await buildTestServer(t, { driver })
     const store = createStore(database.db)
     await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
-    await t.rejects(database.db.execute(sql`delete from audit_log`))
+    await t.rejects(database.db.execute(sql`delete from audit_log`), APPEND_ONLY)
     t.equal((await database.db.select().from(auditLog)).length, 1)
   })
 
@@ -69,5 +88,24 @@ for (const driver of testDrivers()) {
     t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [], unmanaged: [] })
     t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'], unmanaged: [] })
     t.equal((await database.db.select().from(auditLog)).length, 1)
+  })
+
+  t.test(`${driver}: a publish sends no change notice (no spec changes until a promotion); channel changes do`, async (t) => {
+    const server = await buildTestServer(t, { driver })
+    const store = createStore(server.database.db)
+    const notices: unknown[] = []
+    let secondChannelNotice: () => void = () => {}
+    const heard = new Promise<void>((resolve) => { secondChannelNotice = resolve })
+    const onNotice = (payload: string): void => {
+      notices.push(JSON.parse(payload))
+      if (notices.filter((n) => (n as { kind?: string }).kind === 'channel').length === 2) secondChannelNotice()
+    }
+    t.teardown(await listenApart(server, onNotice))
+    await store.upsertChannel('stable', {}, 'tester')
+    await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
+    await store.promote('stable', '1.0.0', 'tester', () => {})
+    // Notices arrive in commit order, so one sent by the publish would come before the promotion's.
+    await heard
+    t.same(notices, [{ kind: 'channel', name: 'stable' }, { kind: 'channel', name: 'stable' }])
   })
 }

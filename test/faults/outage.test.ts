@@ -119,7 +119,8 @@ async function outageScenario (t: Test, mode: CutMode): Promise<void> {
   t.test('while cut off: /readyz is 503, /livez 200', async (t) => {
     const ready = await a.app.inject({ url: '/readyz' })
     t.equal(ready.statusCode, 503)
-    t.match(ready.json(), { status: 'not ready', database: false })
+    t.match(ready.headers['content-type'], /^application\/problem\+json/)
+    t.match(ready.json(), { code: 'NOT_READY', database: false })
     t.equal((await a.app.inject({ url: '/livez' })).statusCode, 200)
   })
 

@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse, type RouteOptions } from 'fastify'
 import app, { fastifyOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { sql } from 'drizzle-orm'
@@ -116,6 +116,8 @@ export interface TestServerOptions {
   logLevel?: string
   /** Receives the server's log lines (JSON text) instead of stdout. */
   logStream?: { write (line: string): void }
+  /** Sees every route the app registers (an onRoute hook added before the app). */
+  onRoute?: (route: RouteOptions) => void
 }
 
 export interface TestServer {
@@ -172,6 +174,7 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
   const serverOptions = fastifyOptions(config)
   if (options.logStream !== undefined) serverOptions.logger = { ...(serverOptions.logger as object), stream: options.logStream }
   const fastify = Fastify(serverOptions)
+  if (options.onRoute !== undefined) fastify.addHook('onRoute', options.onRoute)
   await fastify.register(app, { config, licenseKeys, authSecret, database, ...(options.now !== undefined && { now: options.now }) })
   await fastify.ready()
 

@@ -285,7 +285,6 @@ for (const driver of testDrivers()) {
       t.match(metrics, /chartcast_spec_pulls_total\{endpoint="spec",channel="stable",outcome="ok"\} 1/)
       t.match(metrics, /chartcast_spec_pulls_total\{endpoint="spec",channel="stable",outcome="not_modified"\} 1/)
       t.match(metrics, /chartcast_spec_pulls_total\{endpoint="spec",channel="stable",outcome="LICENSE_MISSING"\} 1/)
-      t.match(metrics, /chartcast_spec_not_modified_total\{endpoint="spec",channel="stable"\} 1/)
     })
   })
 }
