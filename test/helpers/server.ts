@@ -19,6 +19,7 @@ import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-databa
 import { openDatabase, type Database } from '../../src/db/index.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/plugins/license-verifier.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -83,7 +84,7 @@ async function freshSharedPglite (): Promise<Database> {
     return database
   })()
   const database = await sharedPglite
-  await database.db.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations RESTART IDENTITY CASCADE`)
+  await database.db.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations RESTART IDENTITY CASCADE`)
   return database
 }
 
@@ -167,9 +168,9 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
   await fastify.ready()
 
   const tokens = {
-    admin: fastify.jwt.sign({ sub: 'alice-admin', role: 'admin' }),
-    publisher: fastify.jwt.sign({ sub: 'rita-release', role: 'publisher' }),
-    reader: fastify.jwt.sign({ sub: 'rob-reader', role: 'reader' })
+    admin: (await issuePublisherToken(authSecret, { sub: 'alice-admin', role: 'admin', expiresIn: 3600 })).token,
+    publisher: (await issuePublisherToken(authSecret, { sub: 'rita-release', role: 'publisher', expiresIn: 3600 })).token,
+    reader: (await issuePublisherToken(authSecret, { sub: 'rob-reader', role: 'reader', expiresIn: 3600 })).token
   }
   let closed = false
   const close = async (): Promise<void> => {
