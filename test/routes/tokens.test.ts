@@ -1,10 +1,10 @@
 /** Publisher token revocation: POST/GET /tokens/revocations, and revoked tokens refused on every replica. */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { sql } from 'drizzle-orm'
-import { openDatabase } from '../../src/db/index.js'
 import { issuePublisherToken } from '../../src/token-tools.js'
-import { buildTestServer, createThrowawayDatabase, testDrivers, type Driver, type TestServer } from '../helpers/server.js'
+import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
+import { twoReplicas } from '../helpers/replicas.js'
 import { assertProblem, auth } from '../helpers/problem.js'
 import { pollUntil } from '../faults/support.js'
 
@@ -20,29 +20,6 @@ async function list (s: TestServer): Promise<Array<Record<string, unknown>>> {
 async function audit (s: TestServer, action: string): Promise<Array<Record<string, unknown>>> {
   const res = await s.app.inject({ url: '/audit', headers: auth(s.tokens.admin) })
   return (res.json().entries as Array<Record<string, unknown>>).filter((e) => e.action === action)
-}
-
-/** Two replicas on one database: on PostgreSQL each with its own pool and LISTEN connection. */
-async function twoReplicas (t: Test, driver: Driver): Promise<{ a: TestServer, b: TestServer }> {
-  if (driver === 'pglite') {
-    const a = await buildTestServer(t)
-    const b = await buildTestServer(t, { database: a.database, keyPair: a.keyPair, authSecret: a.authSecret })
-    return { a, b }
-  }
-  const throwaway = await createThrowawayDatabase()
-  const dbA = await openDatabase({ databaseUrl: throwaway.url, dataDir: '/nonexistent' })
-  const dbB = await openDatabase({ databaseUrl: throwaway.url, dataDir: '/nonexistent' })
-  await dbA.migrate()
-  const a = await buildTestServer({ teardown: () => {} }, { database: dbA })
-  const b = await buildTestServer({ teardown: () => {} }, { database: dbB, keyPair: a.keyPair, authSecret: a.authSecret })
-  t.teardown(async () => {
-    await a.close()
-    await b.close()
-    await dbA.close()
-    await dbB.close()
-    await throwaway.drop()
-  })
-  return { a, b }
 }
 
 for (const driver of testDrivers()) {
