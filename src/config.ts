@@ -40,6 +40,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** PUBLISHER_TOKEN_MAX_LIFETIME when unset. */
+export const DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME = '90d'
+
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
 type Env = Record<string, string | undefined>
@@ -77,7 +80,7 @@ export function loadConfig (env: Env = process.env): Config {
   if (authSecret !== null && authSecret.length < 32) {
     throw new ConfigError('AUTH_SECRET must be at least 32 characters (it signs publisher tokens with HS256)')
   }
-  const maxLifetimeText = text(env, 'PUBLISHER_TOKEN_MAX_LIFETIME') ?? '90d'
+  const maxLifetimeText = text(env, 'PUBLISHER_TOKEN_MAX_LIFETIME') ?? DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME
   const maxLifetimeMs = parseDuration(maxLifetimeText)
   if (maxLifetimeMs === null || maxLifetimeMs < 60_000 || maxLifetimeMs % 1000 !== 0) {
     throw new ConfigError(`PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds, at least 1m, got "${maxLifetimeText}"`)

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
-import { loadConfig, type Config } from '../config.js'
+import { DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME, loadConfig, type Config } from '../config.js'
 import { formatDuration, parseDuration } from '../domain/duration.js'
 import { isRole, ROLES, type Role } from '../domain/publisher-token.js'
 import { generateLicenseKeyPair, issueLicenseWithId } from '../license-tools.js'
@@ -45,13 +45,13 @@ function authSecret (config: Config): string {
 export function registerCredentialCommands (program: Command): void {
   const token = program.command('token').description('Publisher API tokens')
   token.command('create')
-    .description('Mint a publisher API token (HS256, signed with AUTH_SECRET) and print it.')
+    .description('Mint a publisher API token (HS256, signed with AUTH_SECRET) and print it; its jti, which revokes it, goes to stderr.')
     .requiredOption('--sub <name>', 'who the token is for (recorded in the audit log)')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, (value: string) => {
       if (!isRole(value)) throw new InvalidArgumentError(`role must be one of ${ROLES.join(', ')}`)
       return value
     })
-    .addOption(new Option('--expires <duration>', 'lifetime, e.g. 30d; at most PUBLISHER_TOKEN_MAX_LIFETIME (90d unless set), the default is capped by it')
+    .addOption(new Option('--expires <duration>', `lifetime, e.g. 12h or 30d; at most PUBLISHER_TOKEN_MAX_LIFETIME (${DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME} unless set), which also caps the default`)
       .argParser(duration).default(DEFAULT_TOKEN_LIFETIME_SECONDS, formatDuration(DEFAULT_TOKEN_LIFETIME_SECONDS * 1000)))
     .option('--json', 'print {"token", "jti", "expiresAt"} as JSON instead of the token alone')
     .action(async (opts: { sub: string, role: Role, expires: number, json?: boolean }, command: Command) => {
@@ -85,7 +85,7 @@ export function registerCredentialCommands (program: Command): void {
     })
 
   license.command('issue')
-    .description('Sign a license for a customer deployment and print it.')
+    .description('Sign a license for a customer deployment and print it; its jti, which revokes it, goes to stderr.')
     .requiredOption('--key <file>', 'the vendor private key (PEM)')
     .requiredOption('--sub <id>', 'the deployment id')
     .requiredOption('--channels <list>', 'comma-separated channels the license covers, or "*"', channelList)
