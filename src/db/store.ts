@@ -171,10 +171,6 @@ export function createStore (db: AppDatabase) {
       })
     },
 
-    async listRevocations (): Promise<RevocationRow[]> {
-      return await db.select().from(revocations).orderBy(desc(revocations.id))
-    },
-
     /** Revocations with their lift, if any, newest first. */
     async listRevocationsWithLifts (): Promise<Array<{ revocation: RevocationRow, lift: RevocationLiftRow | null }>> {
       return await db.select({ revocation: revocations, lift: revocationLifts }).from(revocations)
