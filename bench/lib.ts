@@ -13,6 +13,7 @@ import { openDatabase, type Database } from '../src/db/index.js'
 import { normaliseRelease } from '../src/domain/release.js'
 import { issueLicense, type LicenseKeyPair } from '../src/license-tools.js'
 import { loadLicenseKeys } from '../src/services/license-verifier.js'
+import { issuePublisherToken } from '../src/token-tools.js'
 import { createDatabaseNextTo, type ThrowawayDatabase } from '../test/helpers/throwaway-database.js'
 
 export const ISSUER = 'https://licenses.bench.example'
@@ -70,8 +71,8 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
   await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database })
   await fastify.ready()
   const tokens = {
-    admin: fastify.jwt.sign({ sub: 'bench-admin', role: 'admin' }),
-    publisher: fastify.jwt.sign({ sub: 'bench-publisher', role: 'publisher' })
+    admin: (await issuePublisherToken(options.authSecret, { sub: 'bench-admin', role: 'admin', expiresIn: 86400 })).token,
+    publisher: (await issuePublisherToken(options.authSecret, { sub: 'bench-publisher', role: 'publisher', expiresIn: 86400 })).token
   }
   const bench: BenchApp = {
     app: fastify,

@@ -27,6 +27,10 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATE
 --> statement-breakpoint
 CREATE TRIGGER revocations_no_truncate BEFORE TRUNCATE ON revocations FOR EACH STATEMENT EXECUTE FUNCTION chartcast_refuse_change();
 --> statement-breakpoint
+CREATE TRIGGER revocation_lifts_no_truncate BEFORE TRUNCATE ON revocation_lifts FOR EACH STATEMENT EXECUTE FUNCTION chartcast_refuse_change();
+--> statement-breakpoint
+CREATE TRIGGER token_revocations_no_truncate BEFORE TRUNCATE ON token_revocations FOR EACH STATEMENT EXECUTE FUNCTION chartcast_refuse_change();
+--> statement-breakpoint
 -- The chain head is updated by every audit write but must never disappear: without it the
 -- next write could not link to the chain.
 CREATE TRIGGER audit_chain_head_kept BEFORE DELETE ON audit_chain_head FOR EACH ROW EXECUTE FUNCTION chartcast_refuse_change();

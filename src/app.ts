@@ -23,6 +23,7 @@ import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
 import specRoutes from './routes/spec.js'
+import tokensRoutes from './routes/tokens.js'
 import { tokenRateKey } from './routes/common.js'
 
 export interface AppOptions {
@@ -102,7 +103,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     policy: { issuer: opts.config.licenseIssuer, audience: opts.config.licenseAudience },
     ...(opts.now !== undefined && { now: opts.now })
   })
-  await fastify.register(authPlugin, { secret: opts.authSecret })
+  await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })
 
   // One line per request, at debug. The hook is only installed when debug is on: on the spec
   // hot path even a hook that decides not to log costs measurable time (bench/README.md).
@@ -125,6 +126,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(releasesRoutes, { apiRateLimit })
   await fastify.register(channelsRoutes, { apiRateLimit })
   await fastify.register(licensesRoutes, { apiRateLimit })
+  await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
 }
 

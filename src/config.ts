@@ -18,6 +18,8 @@ export interface Config {
   licenseIssuer: string | null
   licenseAudience: string | null
   authSecret: string | null
+  /** The longest a publisher token may live (exp - iat, and exp - now), in seconds. */
+  publisherTokenMaxLifetimeSeconds: number
   anonymousChannel: string | null
   /** Spec pulls allowed per license per window (0 disables). */
   rateLimitSpec: number
@@ -39,6 +41,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
   }
 }
+
+/** PUBLISHER_TOKEN_MAX_LIFETIME when unset. */
+export const DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME = '90d'
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
@@ -77,6 +82,11 @@ export function loadConfig (env: Env = process.env): Config {
   if (authSecret !== null && authSecret.length < 32) {
     throw new ConfigError('AUTH_SECRET must be at least 32 characters (it signs publisher tokens with HS256)')
   }
+  const maxLifetimeText = text(env, 'PUBLISHER_TOKEN_MAX_LIFETIME') ?? DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME
+  const maxLifetimeMs = parseDuration(maxLifetimeText)
+  if (maxLifetimeMs === null || maxLifetimeMs < 60_000 || maxLifetimeMs % 1000 !== 0) {
+    throw new ConfigError(`PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds, at least 1m, got "${maxLifetimeText}"`)
+  }
   const windowText = text(env, 'RATE_LIMIT_WINDOW') ?? '1m'
   const rateLimitWindowMs = parseDuration(windowText)
   if (rateLimitWindowMs === null || rateLimitWindowMs < 1000) throw new ConfigError(`RATE_LIMIT_WINDOW must be a duration of at least 1s, got "${windowText}"`)
@@ -92,6 +102,7 @@ export function loadConfig (env: Env = process.env): Config {
     licenseIssuer: text(env, 'LICENSE_ISSUER'),
     licenseAudience: text(env, 'LICENSE_AUDIENCE'),
     authSecret,
+    publisherTokenMaxLifetimeSeconds: maxLifetimeMs / 1000,
     anonymousChannel: text(env, 'ANONYMOUS_CHANNEL'),
     rateLimitSpec: integer(env, 'RATE_LIMIT_SPEC', 600, 0, 10_000_000),
     rateLimitApi: integer(env, 'RATE_LIMIT_API', 300, 0, 10_000_000),

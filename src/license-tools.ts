@@ -1,5 +1,5 @@
 /** Vendor-side license tooling: key pairs and signed licenses (used by the CLI and the tests). */
-import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto'
+import { randomUUID, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose'
 import type { LicenseAlgorithm } from './services/license-verifier.js'
 
@@ -37,17 +37,47 @@ export function algorithmOfPrivateKey (key: KeyObject): LicenseAlgorithm {
   throw new Error(`unsupported private key type "${key.asymmetricKeyType}" (use EC P-256, RSA or Ed25519)`)
 }
 
-export async function issueLicense (privatePem: string, request: LicenseRequest, nowSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
-  const key = createPrivateKey(privatePem)
+/** The signing key, with a plain message for the usual mistakes instead of OpenSSL's decoder error. */
+export function readLicensePrivateKey (pem: string): KeyObject {
+  try {
+    return createPrivateKey(pem)
+  } catch {
+    let isPublicKey = false
+    try {
+      createPublicKey(pem)
+      isPublicKey = true
+    } catch {
+      // Neither a private nor a public key: said below.
+    }
+    throw new Error(isPublicKey ? 'this is a public key; sign with the private key' : 'this is not a PEM private key (EC P-256, RSA or Ed25519)')
+  }
+}
+
+export interface IssuedLicense {
+  token: string
+  /** The license id a revocation names. */
+  jti: string
+  /** Seconds since the epoch. */
+  exp: number
+}
+
+export async function issueLicenseWithId (privatePem: string, request: LicenseRequest, nowSeconds = Math.floor(Date.now() / 1000)): Promise<IssuedLicense> {
+  const key = readLicensePrivateKey(privatePem)
   const alg = algorithmOfPrivateKey(key)
+  const jti = request.jti ?? randomUUID()
+  const exp = nowSeconds + request.expiresIn
   const jwt = new SignJWT({ ...request.extra, channels: request.channels, ...(request.channel !== undefined && { channel: request.channel }) })
     .setProtectedHeader({ alg, typ: 'JWT', ...(request.kid !== undefined && { kid: request.kid }) })
     .setSubject(request.sub)
     .setIssuedAt(nowSeconds)
-    .setExpirationTime(nowSeconds + request.expiresIn)
-    .setJti(request.jti ?? randomUUID())
+    .setExpirationTime(exp)
+    .setJti(jti)
   if (request.iss !== undefined) jwt.setIssuer(request.iss)
   if (request.aud !== undefined) jwt.setAudience(request.aud)
   if (request.notBefore !== undefined) jwt.setNotBefore(nowSeconds + request.notBefore)
-  return await jwt.sign(key)
+  return { token: await jwt.sign(key), jti, exp }
+}
+
+export async function issueLicense (privatePem: string, request: LicenseRequest, nowSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
+  return (await issueLicenseWithId(privatePem, request, nowSeconds)).token
 }

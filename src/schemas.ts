@@ -92,10 +92,39 @@ export const RevocationInput = Type.Object({
   reason: Type.String({ minLength: 1, maxLength: 1024 })
 }, { additionalProperties: false })
 
+export const RevocationLiftInput = Type.Object({
+  reason: Type.String({ minLength: 1, maxLength: 1024 })
+}, { additionalProperties: false })
+
+export const RevocationLift = Type.Object({
+  id: Type.Number(),
+  revocationId: Type.Number(),
+  reason: Type.String(),
+  actor: Type.String(),
+  at: Type.String({ format: 'date-time' })
+})
+
 export const Revocation = Type.Object({
   id: Type.Number(),
   jti: Type.Union([Type.String(), Type.Null()]),
   sub: Type.Union([Type.String(), Type.Null()]),
+  reason: Type.String(),
+  actor: Type.String(),
+  at: Type.String({ format: 'date-time' }),
+  lifted: Type.Union([RevocationLift, Type.Null()], { description: 'the lift that ended this revocation; null while it is in force' })
+})
+
+/** Revocation ids are positive bigserials; a pattern, because path parameters are not coerced. */
+export const RevocationIdParams = Type.Object({ id: Type.String({ pattern: '^[1-9][0-9]{0,14}$' }) })
+
+export const TokenRevocationInput = Type.Object({
+  jti: Type.String({ minLength: 1, maxLength: 256 }),
+  reason: Type.String({ minLength: 1, maxLength: 1024 })
+}, { additionalProperties: false })
+
+export const TokenRevocation = Type.Object({
+  id: Type.Number(),
+  jti: Type.String(),
   reason: Type.String(),
   actor: Type.String(),
   at: Type.String({ format: 'date-time' })

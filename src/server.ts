@@ -8,6 +8,8 @@ import app, { fastifyOptions } from './app.js'
 import type { Config } from './config.js'
 import { ensureDevMaterial } from './dev-keys.js'
 import { loadLicenseKeys } from './services/license-verifier.js'
+import { formatDuration } from './domain/duration.js'
+import { issuePublisherToken } from './token-tools.js'
 
 export async function startServer (config: Config): Promise<FastifyInstance> {
   const fastify = Fastify(fastifyOptions(config))
@@ -19,7 +21,8 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
   await fastify.register(app, { config, licenseKeys, authSecret })
 
   if (dev.licensePrivateKey !== null || dev.authSecret !== null) {
-    const adminToken = fastify.jwt.sign({ sub: 'dev-admin', role: 'admin' }, { expiresIn: '30d' })
+    const lifetime = Math.min(30 * 86400, config.publisherTokenMaxLifetimeSeconds)
+    const adminToken = (await issuePublisherToken(authSecret, { sub: 'dev-admin', role: 'admin', expiresIn: lifetime })).token
     fastify.log.warn({
       licensePrivateKey: dev.licensePrivateKey,
       generatedAuthSecret: dev.authSecret !== null
@@ -27,7 +30,7 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
     // Printed on stdout for the person who just ran `npm start`; deliberately not a log line.
     process.stdout.write([
       '',
-      '  chartcast development credentials (valid 30 days):',
+      `  chartcast development credentials (valid ${formatDuration(lifetime * 1000)}):`,
       `  admin token:  ${adminToken}`,
       dev.licensePrivateKey !== null ? `  mint a test license:  node dist/cli/index.js license issue --key ${dev.licensePrivateKey} --sub dev-cluster --channels '*' --channel stable --expires 30d` : '',
       ''

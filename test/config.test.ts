@@ -13,6 +13,7 @@ t.test('defaults: what a fresh clone runs with', async (t) => {
     logLevel: 'info',
     licensePublicKeys: [],
     authSecret: null,
+    publisherTokenMaxLifetimeSeconds: 90 * 86400,
     anonymousChannel: null,
     rateLimitSpec: 600,
     rateLimitApi: 300,
@@ -46,6 +47,11 @@ t.test('values are parsed and trimmed; blank means unset', async (t) => {
   t.equal(config.logLevel, 'debug')
 })
 
+t.test('PUBLISHER_TOKEN_MAX_LIFETIME is read as a duration, years included', async (t) => {
+  t.equal(loadConfig({ PUBLISHER_TOKEN_MAX_LIFETIME: '7d' }).publisherTokenMaxLifetimeSeconds, 7 * 86400)
+  t.equal(loadConfig({ PUBLISHER_TOKEN_MAX_LIFETIME: '1y' }).publisherTokenMaxLifetimeSeconds, 365 * 86400)
+})
+
 t.test('bad values stop the server with a message naming the variable', async (t) => {
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: '80a' }, /PORT must be a whole number/],
@@ -58,7 +64,10 @@ t.test('bad values stop the server with a message naming the variable', async (t
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
     [{ AUTH_SECRET: 'short' }, /AUTH_SECRET must be at least 32 characters/],
     [{ BODY_LIMIT: '10' }, /BODY_LIMIT must be between/],
-    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY must be true or false/]
+    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY must be true or false/],
+    [{ PUBLISHER_TOKEN_MAX_LIFETIME: 'forever' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration/],
+    [{ PUBLISHER_TOKEN_MAX_LIFETIME: '30s' }, /PUBLISHER_TOKEN_MAX_LIFETIME .*at least 1m/],
+    [{ PUBLISHER_TOKEN_MAX_LIFETIME: '1h500ms' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))

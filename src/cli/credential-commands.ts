@@ -1,17 +1,19 @@
 /** `token create`, `license keygen`, `license issue`: credentials for publishers and customers. */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { InvalidArgumentError, type Command } from 'commander'
-import { SignJWT } from 'jose'
-import { loadConfig } from '../config.js'
-import { parseDuration } from '../domain/duration.js'
-import { generateLicenseKeyPair, issueLicense } from '../license-tools.js'
-import { isRole, ROLES } from '../plugins/auth.js'
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import { DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME, loadConfig, type Config } from '../config.js'
+import { formatDuration, parseDuration } from '../domain/duration.js'
+import { isRole, ROLES, type Role } from '../domain/publisher-token.js'
+import { generateLicenseKeyPair, issueLicenseWithId } from '../license-tools.js'
 import type { LicenseAlgorithm } from '../services/license-verifier.js'
+import { issuePublisherToken } from '../token-tools.js'
+
+const DEFAULT_TOKEN_LIFETIME_SECONDS = 30 * 86400
 
 function duration (text: string): number {
   const ms = parseDuration(text)
-  if (ms === null || ms < 1000) throw new InvalidArgumentError(`"${text}" is not a duration like 30d, 12h or 90m`)
+  if (ms === null || ms < 1000) throw new InvalidArgumentError(`"${text}" is not a duration like 1y, 30d, 12h or 90m`)
   return Math.floor(ms / 1000)
 }
 
@@ -21,9 +23,19 @@ function channelList (text: string): string[] {
   return list
 }
 
+/** The token and its id: on stdout the token alone (so `> token.jwt` works), the id on stderr; or both as JSON. */
+function printCredential (issued: { token: string, jti: string, exp: number }, json: boolean, what: string): void {
+  const expiresAt = new Date(issued.exp * 1000).toISOString()
+  if (json) {
+    process.stdout.write(JSON.stringify({ token: issued.token, jti: issued.jti, expiresAt }) + '\n')
+    return
+  }
+  process.stdout.write(issued.token + '\n')
+  process.stderr.write(`${what} jti: ${issued.jti} (revoke by it), expires ${expiresAt}\n`)
+}
+
 /** AUTH_SECRET, else the development secret the server generated under DATA_DIR. */
-function authSecret (): string {
-  const config = loadConfig()
+function authSecret (config: Config): string {
   if (config.authSecret !== null) return config.authSecret
   const devSecret = path.join(config.dataDir, 'dev-keys', 'auth-secret')
   if (existsSync(devSecret)) return readFileSync(devSecret, 'utf8').trim()
@@ -33,19 +45,27 @@ function authSecret (): string {
 export function registerCredentialCommands (program: Command): void {
   const token = program.command('token').description('Publisher API tokens')
   token.command('create')
-    .description('Mint a publisher API token (HS256, signed with AUTH_SECRET) and print it.')
+    .description('Mint a publisher API token (HS256, signed with AUTH_SECRET) and print it; its jti, which revokes it, goes to stderr.')
     .requiredOption('--sub <name>', 'who the token is for (recorded in the audit log)')
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, (value: string) => {
       if (!isRole(value)) throw new InvalidArgumentError(`role must be one of ${ROLES.join(', ')}`)
       return value
     })
-    .option('--expires <duration>', 'lifetime, e.g. 30d', duration, 30 * 86400)
-    .action(async (opts: { sub: string, role: string, expires: number }) => {
-      const now = Math.floor(Date.now() / 1000)
-      const jwt = await new SignJWT({ role: opts.role }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setSubject(opts.sub).setIssuedAt(now).setExpirationTime(now + opts.expires)
-        .sign(new TextEncoder().encode(authSecret()))
-      process.stdout.write(jwt + '\n')
+    .addOption(new Option('--expires <duration>', `lifetime, e.g. 12h or 30d; at most PUBLISHER_TOKEN_MAX_LIFETIME (${DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME} unless set), which also caps the default`)
+      .argParser(duration).default(DEFAULT_TOKEN_LIFETIME_SECONDS, formatDuration(DEFAULT_TOKEN_LIFETIME_SECONDS * 1000)))
+    .option('--json', 'print {"token", "jti", "expiresAt"} as JSON instead of the token alone')
+    .action(async (opts: { sub: string, role: Role, expires: number, json?: boolean }, command: Command) => {
+      const config = loadConfig()
+      const max = config.publisherTokenMaxLifetimeSeconds
+      let expiresIn = opts.expires
+      if (expiresIn > max) {
+        if (command.getOptionValueSource('expires') !== 'default') {
+          throw new Error(`--expires ${formatDuration(expiresIn * 1000)} is beyond PUBLISHER_TOKEN_MAX_LIFETIME (${formatDuration(max * 1000)}): the server would refuse the token`)
+        }
+        expiresIn = max
+      }
+      const issued = await issuePublisherToken(authSecret(config), { sub: opts.sub, role: opts.role, expiresIn })
+      printCredential(issued, opts.json === true, 'token')
     })
 
   const license = program.command('license').description('Vendor license keys and customer licenses')
@@ -65,24 +85,25 @@ export function registerCredentialCommands (program: Command): void {
     })
 
   license.command('issue')
-    .description('Sign a license for a customer deployment and print it.')
+    .description('Sign a license for a customer deployment and print it; its jti, which revokes it, goes to stderr.')
     .requiredOption('--key <file>', 'the vendor private key (PEM)')
     .requiredOption('--sub <id>', 'the deployment id')
     .requiredOption('--channels <list>', 'comma-separated channels the license covers, or "*"', channelList)
-    .requiredOption('--expires <duration>', 'lifetime, e.g. 365d', duration)
+    .requiredOption('--expires <duration>', 'lifetime, e.g. 1y or 90d', duration)
     .option('--channel <name>', 'default channel for the W&B-compatible endpoint (else the first of --channels)')
     .option('--jti <id>', 'license id (random when omitted); revoke by it')
     .option('--iss <issuer>', 'issuer claim (must match LICENSE_ISSUER when the server sets it)')
     .option('--aud <audience>', 'audience claim (must match LICENSE_AUDIENCE when the server sets it)')
     .option('--kid <id>', 'key id header, when the server holds a JWKS with several keys')
-    .action(async (opts: { key: string, sub: string, channels: string[], expires: number, channel?: string, jti?: string, iss?: string, aud?: string, kid?: string }) => {
+    .option('--json', 'print {"token", "jti", "expiresAt"} as JSON instead of the license alone')
+    .action(async (opts: { key: string, sub: string, channels: string[], expires: number, channel?: string, jti?: string, iss?: string, aud?: string, kid?: string, json?: boolean }) => {
       let pem: string
       try {
         pem = readFileSync(opts.key, 'utf8')
       } catch {
         throw new Error(`cannot read private key ${opts.key}`)
       }
-      const jwt = await issueLicense(pem, {
+      const issued = await issueLicenseWithId(pem, {
         sub: opts.sub,
         channels: opts.channels,
         expiresIn: opts.expires,
@@ -92,6 +113,6 @@ export function registerCredentialCommands (program: Command): void {
         ...(opts.aud !== undefined && { aud: opts.aud }),
         ...(opts.kid !== undefined && { kid: opts.kid })
       })
-      process.stdout.write(jwt + '\n')
+      printCredential(issued, opts.json === true, 'license')
     })
 }

@@ -58,6 +58,27 @@ export const revocations = pgTable('revocations', {
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 })
 
+/**
+ * Lifting a license revocation: revocations are append-only, so a lift is a row of its own
+ * (append-only too). A revocation without a lift is in force; each can be lifted once.
+ */
+export const revocationLifts = pgTable('revocation_lifts', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  revocationId: bigint('revocation_id', { mode: 'number' }).notNull().unique().references(() => revocations.id),
+  reason: text('reason').notNull(),
+  actor: text('actor').notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+})
+
+/** Revoked publisher tokens, by jti: append-only, and a token is revoked for good. */
+export const tokenRevocations = pgTable('token_revocations', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  jti: text('jti').notNull().unique(),
+  reason: text('reason').notNull(),
+  actor: text('actor').notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+})
+
 /** Who did what, when, to what: one row per acknowledged mutation, written in its transaction. */
 export const auditLog = pgTable('audit_log', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -90,5 +111,7 @@ export type ChannelRow = typeof channels.$inferSelect
 export type ChannelReleaseRow = typeof channelReleases.$inferSelect
 export type ChannelEventRow = typeof channelEvents.$inferSelect
 export type RevocationRow = typeof revocations.$inferSelect
+export type RevocationLiftRow = typeof revocationLifts.$inferSelect
+export type TokenRevocationRow = typeof tokenRevocations.$inferSelect
 export type AuditRow = typeof auditLog.$inferSelect
 export type AuditChainHeadRow = typeof auditChainHead.$inferSelect

@@ -5,7 +5,7 @@
  * replicas' cache invalidation commit together or not at all. A publish notifies no one: a
  * release changes no spec until it is promoted.
  */
-import { and, asc, desc, eq, gt, isNotNull, lt, notInArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, isNotNull, isNull, lt, notInArray, sql } from 'drizzle-orm'
 import type { ChartRef } from '../schemas.js'
 import { auditEntryHash, verifyAuditChain, type AuditChainReport, type StoredAuditRow } from '../domain/audit-chain.js'
 import type { ChannelFileDefinition } from '../channel-loader.js'
@@ -17,6 +17,7 @@ import {
   auditChainHead, auditLog, channelEvents, channelReleases, channels, releases, revocations,
   type AuditRow, type ChannelEventRow, type ChannelReleaseRow, type ChannelRow, type ReleaseRow, type RevocationRow
 } from './schema.js'
+import { revocationLifts, tokenRevocations, type RevocationLiftRow, type TokenRevocationRow } from './schema.js'
 
 type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
 
@@ -24,6 +25,7 @@ type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
 export type ChangeNotice =
   | { kind: 'channel', name: string }
   | { kind: 'revocation' }
+  | { kind: 'token-revocation' }
   | { kind: 'all' }
 
 export function chartOf (row: ReleaseRow): ChartRef {
@@ -232,8 +234,54 @@ export function createStore (db: AppDatabase) {
       })
     },
 
-    async listRevocations (): Promise<RevocationRow[]> {
-      return await db.select().from(revocations).orderBy(desc(revocations.id))
+    /** Revocations with their lift, if any, newest first. */
+    async listRevocationsWithLifts (): Promise<Array<{ revocation: RevocationRow, lift: RevocationLiftRow | null }>> {
+      return await db.select({ revocation: revocations, lift: revocationLifts }).from(revocations)
+        .leftJoin(revocationLifts, eq(revocationLifts.revocationId, revocations.id))
+        .orderBy(desc(revocations.id))
+    },
+
+    /** The revocations in force: those not lifted. */
+    async listEffectiveRevocations (): Promise<RevocationRow[]> {
+      const rows = await db.select({ revocation: revocations }).from(revocations)
+        .leftJoin(revocationLifts, eq(revocationLifts.revocationId, revocations.id))
+        .where(isNull(revocationLifts.id))
+      return rows.map((row) => row.revocation)
+    },
+
+    /** Lifts a license revocation (once): a new row, since revocations are append-only. */
+    async liftRevocation (revocationId: number, reason: string, actor: string): Promise<{ revocation: RevocationRow, lift: RevocationLiftRow }> {
+      return await db.transaction(async (tx) => {
+        const [revocation] = await tx.select().from(revocations).where(eq(revocations.id, revocationId))
+        if (revocation === undefined) throw new ChartcastError('REVOCATION_NOT_FOUND', `there is no license revocation ${revocationId}`)
+        // The unique revocation_id makes concurrent lifts of one revocation race safely: one inserts.
+        const [lift] = await tx.insert(revocationLifts).values({ revocationId, reason, actor })
+          .onConflictDoNothing({ target: revocationLifts.revocationId }).returning()
+        if (lift === undefined) throw new ChartcastError('REVOCATION_ALREADY_LIFTED', `license revocation ${revocationId} has already been lifted`)
+        await appendAudit(tx, actor, 'license.revocation.lift', `revocation:${revocationId}`, { jti: revocation.jti, sub: revocation.sub, reason })
+        await notify(tx, { kind: 'revocation' })
+        return { revocation, lift }
+      })
+    },
+
+    /** Revokes a publisher token by jti; revoking a revoked token again changes nothing. */
+    async revokePublisherToken (jti: string, reason: string, actor: string): Promise<{ created: boolean, row: TokenRevocationRow }> {
+      return await db.transaction(async (tx) => {
+        const [row] = await tx.insert(tokenRevocations).values({ jti, reason, actor })
+          .onConflictDoNothing({ target: tokenRevocations.jti }).returning()
+        if (row !== undefined) {
+          await appendAudit(tx, actor, 'token.revoke', `token:jti:${jti}`, { jti, reason })
+          await notify(tx, { kind: 'token-revocation' })
+          return { created: true, row }
+        }
+        const [existing] = await tx.select().from(tokenRevocations).where(eq(tokenRevocations.jti, jti))
+        if (existing === undefined) throw new Error('token revocation vanished after a conflicting insert')
+        return { created: false, row: existing }
+      })
+    },
+
+    async listPublisherTokenRevocations (): Promise<TokenRevocationRow[]> {
+      return await db.select().from(tokenRevocations).orderBy(desc(tokenRevocations.id))
     },
 
     /**

@@ -1,6 +1,7 @@
 /**
- * Loads the in-memory state the hot path serves from (channel heads, revocations) and keeps
- * it current from change notifications, whichever replica made the change.
+ * Loads the in-memory state the hot path serves from (channel heads, revocations), and the
+ * revoked publisher token ids, and keeps it current from change notifications, whichever
+ * replica made the change.
  */
 import fp from 'fastify-plugin'
 import type { ChangeNotice } from '../db/store.js'
@@ -8,11 +9,13 @@ import type { LicensePolicy } from '../domain/license.js'
 import { LicenseRegistry } from '../services/license-registry.js'
 import { LicenseVerifier, type LicenseKey } from '../services/license-verifier.js'
 import { SpecCache } from '../services/spec-cache.js'
+import { PublisherTokenRevocations } from '../services/publisher-token-revocations.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     specCache: SpecCache
     licenses: LicenseRegistry
+    publisherTokenRevocations: PublisherTokenRevocations
   }
 }
 
@@ -37,10 +40,13 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
   const licenses = new LicenseRegistry(new LicenseVerifier(opts.keys), opts.policy, fastify.store, opts.now)
   fastify.decorate('specCache', cache)
   fastify.decorate('licenses', licenses)
+  const tokenRevocations = new PublisherTokenRevocations(fastify.store)
+  fastify.decorate('publisherTokenRevocations', tokenRevocations)
 
   const apply = async (notice: ChangeNotice): Promise<void> => {
     try {
       if (notice.kind === 'revocation' || notice.kind === 'all') await licenses.loadRevocations()
+      if (notice.kind === 'token-revocation' || notice.kind === 'all') await tokenRevocations.load()
       await cache.applyNotice(notice)
     } catch (error) {
       // The previous state keeps being served; the next notice or resync repairs it.
@@ -57,6 +63,7 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
     await unlisten()
   })
   await licenses.loadRevocations()
+  await tokenRevocations.load()
   await cache.loadAll()
   fastify.log.info({ channels: cache.channelNames().length, licenseKeys: opts.keys.length }, 'spec cache loaded')
 }, { name: 'chartcast-spec-state', dependencies: ['chartcast-database'] })

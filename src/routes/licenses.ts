@@ -1,11 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ChartcastError } from '../errors.js'
-import { Revocation, RevocationInput } from '../schemas.js'
-import { publisherRoute, refuseUnstorableText } from './common.js'
+import { Revocation, RevocationIdParams, RevocationInput, RevocationLiftInput } from '../schemas.js'
+import { described, publisherRoute, refuseUnstorableText } from './common.js'
 import { presentRevocation } from './present.js'
 
 const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
+  /** This replica honours a committed change before answering; the others on its change notice. */
+  const reloadRevocations = async (): Promise<void> => {
+    try {
+      await fastify.licenses.loadRevocations()
+    } catch (error) {
+      fastify.log.warn({ reason: (error as Error).message }, 'revocation reload failed; the change notice will retry')
+    }
+  }
+
   fastify.post('/licenses/revocations', {
     preValidation: refuseUnstorableText,
     preHandler: fastify.requireRole('admin'),
@@ -21,11 +30,7 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     if (jti === undefined && sub === undefined) throw new ChartcastError('VALIDATION_FAILED', 'name the license to revoke with "jti", "sub" or both')
     const row = await fastify.store.revoke({ ...(jti !== undefined && { jti }), ...(sub !== undefined && { sub }), reason }, request.user.sub)
     fastify.metrics.mutations.inc({ action: 'license.revoke' })
-    try {
-      await fastify.licenses.loadRevocations()
-    } catch (error) {
-      fastify.log.warn({ reason: (error as Error).message }, 'revocation reload failed; the change notice will retry')
-    }
+    await reloadRevocations()
     return await reply.code(201).send(presentRevocation(row))
   })
 
@@ -37,7 +42,25 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
       tags: ['licenses'],
       ...publisherRoute({ 200: Type.Object({ revocations: Type.Array(Revocation) }) })
     }
-  }, async () => ({ revocations: (await fastify.store.listRevocations()).map(presentRevocation) }))
+  }, async () => ({ revocations: (await fastify.store.listRevocationsWithLifts()).map(({ revocation, lift }) => presentRevocation(revocation, lift)) }))
+
+  fastify.post('/licenses/revocations/:id/lift', {
+    preHandler: fastify.requireRole('admin'),
+    preValidation: refuseUnstorableText,
+    config: { rateLimit: opts.apiRateLimit },
+    schema: {
+      summary: 'Lift a license revocation (once; recorded, not deleted); effective on the next pull',
+      tags: ['licenses'],
+      params: RevocationIdParams,
+      body: RevocationLiftInput,
+      ...publisherRoute({ 201: described(Revocation, 'Lifted') }, { body: true, problems: ['REVOCATION_NOT_FOUND', 'REVOCATION_ALREADY_LIFTED'] })
+    }
+  }, async (request, reply) => {
+    const { revocation, lift } = await fastify.store.liftRevocation(Number(request.params.id), request.body.reason, request.user.sub)
+    fastify.metrics.mutations.inc({ action: 'license.revocation.lift' })
+    await reloadRevocations()
+    return await reply.code(201).send(presentRevocation(revocation, lift))
+  })
 }
 
 export default licensesRoutes

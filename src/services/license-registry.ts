@@ -12,7 +12,8 @@ export class LicenseRegistry {
   constructor (private readonly verifier: LicenseVerifier, private readonly policy: LicensePolicy, private readonly store: Store, private readonly now: () => number = Date.now) {}
 
   async loadRevocations (): Promise<void> {
-    const rows = await this.store.listRevocations()
+    // Lifted revocations are no longer in force.
+    const rows = await this.store.listEffectiveRevocations()
     const jtis = new Set<string>()
     const subs = new Map<string, number>()
     for (const row of rows) {

@@ -95,7 +95,7 @@ for (const driver of testDrivers()) {
       const { database } = await buildTestServer(t, { driver })
       await useEveryMutation(database)
       const before = await database.db.select().from(auditLog)
-      for (const table of ['releases', 'channel_events', 'audit_log', 'revocations', 'audit_chain_head']) {
+      for (const table of ['releases', 'channel_events', 'audit_log', 'revocations', 'revocation_lifts', 'token_revocations', 'audit_chain_head']) {
         // CASCADE, so that the trigger and not a foreign key is what refuses.
         const error = await database.db.execute(sql.raw(`TRUNCATE ${table} CASCADE`)).then(() => null, (e: unknown) => e)
         t.equal(sqlState(error), '23001', `${table}: restrict_violation`)

@@ -5,7 +5,7 @@
  * crash-postgres.test.ts and on the embedded PGlite data directory by crash-pglite.test.ts
  * (two files, so tap runs them side by side).
  */
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -31,7 +31,7 @@ function releaseBody (version: string, worker: number, n: number): Sent['body'] 
 }
 
 async function adminToken (secret: string, role: string): Promise<string> {
-  return await new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(`crash-${role}`).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+  return await new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(`crash-${role}`).setIssuedAt().setExpirationTime('1h').setJti(randomUUID()).sign(new TextEncoder().encode(secret))
 }
 
 export async function crashScenario (t: Test, databaseEnv: Record<string, string>): Promise<void> {

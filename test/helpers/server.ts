@@ -20,6 +20,7 @@ import { openDatabase, type Database } from '../../src/db/index.js'
 import { GENESIS_HASH } from '../../src/domain/audit-chain.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/services/license-verifier.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 import { writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -88,7 +89,7 @@ async function freshSharedPglite (): Promise<Database> {
   // skips them, the way only a test may. The chain head goes back to the genesis value.
   await database.db.transaction(async (tx) => {
     await tx.execute(sql`SET LOCAL session_replication_role = replica`)
-    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations RESTART IDENTITY CASCADE`)
+    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations RESTART IDENTITY CASCADE`)
     await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}`)
   })
   return database
@@ -179,9 +180,9 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
   await fastify.ready()
 
   const tokens = {
-    admin: fastify.jwt.sign({ sub: 'alice-admin', role: 'admin' }),
-    publisher: fastify.jwt.sign({ sub: 'rita-release', role: 'publisher' }),
-    reader: fastify.jwt.sign({ sub: 'rob-reader', role: 'reader' })
+    admin: (await issuePublisherToken(authSecret, { sub: 'alice-admin', role: 'admin', expiresIn: 3600 })).token,
+    publisher: (await issuePublisherToken(authSecret, { sub: 'rita-release', role: 'publisher', expiresIn: 3600 })).token,
+    reader: (await issuePublisherToken(authSecret, { sub: 'rob-reader', role: 'reader', expiresIn: 3600 })).token
   }
   let closed = false
   const close = async (): Promise<void> => {

@@ -20,6 +20,9 @@ const routes: Array<{ method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, ro
   { method: 'PUT', url: '/channels/stable', role: 'admin', payload: { description: 'changed' } },
   { method: 'POST', url: '/licenses/revocations', role: 'admin', payload: { jti: 'x', reason: 'r' } },
   { method: 'GET', url: '/licenses/revocations', role: 'admin' },
+  { method: 'POST', url: '/licenses/revocations/1/lift', role: 'admin', payload: { reason: 'r' } },
+  { method: 'POST', url: '/tokens/revocations', role: 'admin', payload: { jti: 'x', reason: 'r' } },
+  { method: 'GET', url: '/tokens/revocations', role: 'admin' },
   { method: 'GET', url: '/audit', role: 'admin' }
 ]
 const ORDER: Role[] = ['reader', 'publisher', 'admin']
@@ -91,6 +94,41 @@ for (const driver of testDrivers()) {
       for (const payload of [{ sub: 'x', role: 'root' }, { sub: 'x' }, { role: 'admin' }]) {
         assertProblem(t, await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${hs256(s.authSecret, payload)}` } }), 401, 'UNAUTHORIZED')
       }
+    })
+
+    t.test('a well-signed publisher token without exp is 401 UNAUTHORIZED: it would never end', async (t) => {
+      const s = await seeded(t, driver)
+      const token = hs256(s.authSecret, { sub: 'old', role: 'admin', jti: 'tok-1', iat: Math.floor(Date.now() / 1000) })
+      const res = await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${token}` } })
+      t.match(assertProblem(t, res, 401, 'UNAUTHORIZED').detail, /no "exp"/)
+      t.match(res.headers['www-authenticate'], /error="invalid_token"/)
+    })
+
+    t.test('a well-signed publisher token without jti is 401 UNAUTHORIZED: it could not be revoked', async (t) => {
+      const s = await seeded(t, driver)
+      const now = Math.floor(Date.now() / 1000)
+      const token = hs256(s.authSecret, { sub: 'old', role: 'admin', iat: now, exp: now + 3600 })
+      t.match(assertProblem(t, await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${token}` } }), 401, 'UNAUTHORIZED').detail, /no "jti"/)
+    })
+
+    t.test('a publisher token living longer than the default maximum (90d) is 401 UNAUTHORIZED', async (t) => {
+      const s = await seeded(t, driver)
+      const now = Math.floor(Date.now() / 1000)
+      const long = hs256(s.authSecret, { sub: 'x', role: 'reader', jti: 'tok-1', iat: now, exp: now + 91 * 86400 })
+      t.match(assertProblem(t, await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${long}` } }), 401, 'UNAUTHORIZED').detail, /PUBLISHER_TOKEN_MAX_LIFETIME/)
+      const noIat = hs256(s.authSecret, { sub: 'x', role: 'reader', jti: 'tok-2', exp: now + 91 * 86400 })
+      assertProblem(t, await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${noIat}` } }), 401, 'UNAUTHORIZED')
+      const within = hs256(s.authSecret, { sub: 'x', role: 'reader', jti: 'tok-3', iat: now, exp: now + 89 * 86400 })
+      t.equal((await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${within}` } })).statusCode, 200)
+    })
+
+    t.test('PUBLISHER_TOKEN_MAX_LIFETIME sets the maximum', async (t) => {
+      const s = await buildTestServer(t, { driver, env: { PUBLISHER_TOKEN_MAX_LIFETIME: '2h' } })
+      const now = Math.floor(Date.now() / 1000)
+      const threeHours = hs256(s.authSecret, { sub: 'x', role: 'reader', jti: 'tok-1', iat: now, exp: now + 3 * 3600 })
+      t.match(assertProblem(t, await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${threeHours}` } }), 401, 'UNAUTHORIZED').detail, /maximum of 2h/)
+      const twoHours = hs256(s.authSecret, { sub: 'x', role: 'reader', jti: 'tok-2', iat: now, exp: now + 2 * 3600 })
+      t.equal((await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${twoHours}` } })).statusCode, 200)
     })
 
     t.test('a license is not a publisher token', async (t) => {
