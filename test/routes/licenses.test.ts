@@ -94,9 +94,10 @@ for (const driver of testDrivers()) {
       await s.putChannel('stable')
       await s.publish('1.0.0')
       await s.promote('stable', '1.0.0')
+      // Issued before the revocation: a sub revocation refuses the licenses issued up to it.
+      const license = await s.license({ sub: 'cluster-9' })
       await revoke(s, { sub: 'cluster-9', reason: 'gone' })
       const replica = await buildTestServer(t, { driver, database: s.database, keyPair: s.keyPair })
-      const license = await replica.license({ sub: 'cluster-9' })
       assertProblem(t, await replica.app.inject({ url: '/channels/stable/spec', headers: auth(license) }), 403, 'LICENSE_REVOKED')
     })
 
