@@ -87,7 +87,8 @@ interface VerifiedEntry { token: string, claims: LicenseClaims }
  * Refusals are remembered apart from verified licenses, keyed by the token's SHA-256 rather
  * than its text: made-up tokens are free, so they must neither evict a verified license (which
  * would cost it a verification and reset its rate window) nor hold their own text in memory.
- * This bound times ~200 bytes per entry is the table's whole footprint.
+ * Every message of a cached refusal has a bounded length, so the table stays near this bound
+ * times ~550 bytes (about 5 MB when full).
  */
 export const MAX_CACHED_REFUSALS = 10_000
 
@@ -142,7 +143,7 @@ export class LicenseVerifier {
   cached (token: string): LicenseClaims | undefined {
     const claims = this.cachedClaims(token)
     if (claims !== undefined) return claims
-    const refusal = this.cachedRefusal(refusalKeyOf(token))
+    const refusal = this.refusals.size === 0 ? undefined : this.cachedRefusal(refusalKeyOf(token))
     if (refusal !== undefined) throw refusal
     return undefined
   }
@@ -204,7 +205,9 @@ export class LicenseVerifier {
     }
     if (token.split('.').length !== 3) throw new ChartcastError('LICENSE_INVALID', 'license is not a well-formed JWT')
     if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.has(header.alg)) {
-      throw new ChartcastError('LICENSE_INVALID', `license algorithm "${String(header.alg)}" is not accepted (ES256, RS256 or EdDSA)`)
+      // Truncated: the refusal is cached, and the header's text is the sender's.
+      const named = String(header.alg)
+      throw new ChartcastError('LICENSE_INVALID', `license algorithm "${named.length > 16 ? named.slice(0, 16) + '...' : named}" is not accepted (ES256, RS256 or EdDSA)`)
     }
     if (!isCanonicalCompactJws(token)) throw new ChartcastError('LICENSE_INVALID', 'license is not a compact JWT of three canonical base64url segments (no padding, whitespace or stray bits)')
     let candidates: LicenseKey[]

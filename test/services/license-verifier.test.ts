@@ -243,3 +243,9 @@ t.test('the verifier does not judge time: expiry is the domain\'s call on every 
   const expired = await issueLicense(pair.privatePem, { sub: 'x', channels: ['*'], expiresIn: 60 }, Math.floor(Date.now() / 1000) - 3600)
   t.equal((await verifier.verify(expired)).sub, 'x')
 })
+
+t.test('a refusal quotes at most a short prefix of a made-up algorithm name (refusals are cached)', async (t) => {
+  const { verifier } = await verifierFor(t)
+  const alg = 'X'.repeat(4000)
+  await t.rejects(verifier.verify(`${b64({ alg })}.${b64(claims)}.AAAA`), { code: 'LICENSE_INVALID', message: /^license algorithm "X{16}\.\.\." is not accepted/ })
+})
