@@ -10,11 +10,18 @@
  * (killed with -9, or its machine died) has left a stale lock, which the next process takes
  * over. Beside it, a small JSON file records who holds it, so a refusal can say which process
  * to stop.
+ *
+ * The refreshing runs on a worker thread of its own. PGlite runs every query on the main
+ * thread and resolves its promises without yielding to timers, so a first start (initdb,
+ * migrations, the channel sync) held the main thread for 22 s on our loaded 2-core VM: a
+ * heartbeat there went stale, a second process took the lock over while the first still
+ * wrote, and the first then found its lock gone.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
 import path from 'node:path'
-import lockfile from 'proper-lockfile'
+import { Worker } from 'node:worker_threads'
 
 /**
  * A lock not refreshed for this long is taken over. PGlite runs queries on the main thread, so
@@ -99,30 +106,103 @@ function holderIsGone (holder: LockHolder, lockPath: string): boolean {
   return !isRunning(holder.pid)
 }
 
+/**
+ * The heartbeat thread: takes the lock with proper-lockfile when asked, keeps its mtime fresh,
+ * reports losing it, releases it when asked. Plain JavaScript evaluated as the worker's
+ * script, since a worker does not get tsx's loader when the tests run the TypeScript sources.
+ */
+const HEARTBEAT_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const lockfile = require(workerData.lockfileModule)
+let release = null
+parentPort.on('message', async (request) => {
+  if (request === 'acquire') {
+    try {
+      release = await lockfile.lock(workerData.root, {
+        lockfilePath: workerData.lockPath, realpath: false, stale: workerData.stale, update: workerData.update,
+        onCompromised: (error) => { release = null; parentPort.postMessage({ type: 'lost', message: error.message }) }
+      })
+      parentPort.postMessage({ type: 'locked' })
+    } catch (error) {
+      parentPort.postMessage({ type: 'failed', code: error.code, message: error.message })
+    }
+  } else if (request === 'release') {
+    try {
+      if (release !== null) await release()
+      release = null
+      parentPort.postMessage({ type: 'released' })
+    } catch (error) {
+      parentPort.postMessage({ type: 'failed', code: error.code, message: error.message })
+    }
+  }
+})
+`
+
+type HeartbeatReply = { type: 'locked' | 'released' } | { type: 'failed', code?: string, message: string }
+
+interface Heartbeat {
+  ask (request: 'acquire' | 'release'): Promise<HeartbeatReply>
+  stop (): Promise<void>
+}
+
+function startHeartbeat (root: string, lockPath: string, onLost: (error: Error) => void): Heartbeat {
+  const worker = new Worker(HEARTBEAT_SOURCE, {
+    eval: true,
+    workerData: { root, lockPath, stale: LOCK_STALE_MS, update: LOCK_UPDATE_MS, lockfileModule: createRequire(import.meta.url).resolve('proper-lockfile') }
+  })
+  // The thread must not keep a finished CLI command alive; it lives as long as the process.
+  worker.unref()
+  let pending: ((reply: HeartbeatReply) => void) | null = null
+  let failure: Error | null = null
+  worker.on('message', (message: HeartbeatReply | { type: 'lost', message: string }) => {
+    if (message.type === 'lost') return onLost(new Error(message.message))
+    const resolve = pending
+    pending = null
+    resolve?.(message)
+  })
+  worker.on('error', (error) => {
+    failure = error
+    const resolve = pending
+    pending = null
+    resolve?.({ type: 'failed', message: error.message })
+  })
+  return {
+    ask: async (request) => {
+      if (failure !== null) return { type: 'failed', message: failure.message }
+      // Referenced while a reply is due, or a CLI command with nothing else pending would exit.
+      worker.ref()
+      try {
+        return await new Promise((resolve) => {
+          pending = resolve
+          worker.postMessage(request)
+        })
+      } finally {
+        worker.unref()
+      }
+    },
+    stop: async () => { await worker.terminate() }
+  }
+}
+
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 export async function lockDataDir (dataDir: string, options: LockDataDirOptions): Promise<DataDirLock> {
   const root = path.resolve(dataDir)
   const lockPath = path.join(root, LOCK_NAME)
   const holderPath = path.join(root, HOLDER_NAME)
+  let held = false
+  const heartbeat = startHeartbeat(root, lockPath, (error) => {
+    held = false
+    heldHere.delete(lockPath)
+    options.onLost(error)
+  })
   const started = Date.now()
   let announced = false
-  let unlock: () => Promise<void>
-  for (;;) {
-    try {
-      unlock = await lockfile.lock(root, {
-        lockfilePath: lockPath,
-        realpath: false,
-        stale: LOCK_STALE_MS,
-        update: LOCK_UPDATE_MS,
-        onCompromised: (error) => {
-          heldHere.delete(lockPath)
-          options.onLost(error)
-        }
-      })
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
+  try {
+    for (;;) {
+      const reply = await heartbeat.ask('acquire')
+      if (reply.type === 'locked') break
+      if (reply.type !== 'failed' || reply.code !== 'ELOCKED') throw new Error(`cannot lock DATA_DIR ${root}: ${reply.type === 'failed' ? reply.message : reply.type}`)
       const holder = readHolder(holderPath)
       // No record: the holder is between taking the lock and writing it, or between removing it
       // and releasing the lock; either way a moment settles it.
@@ -134,7 +214,11 @@ export async function lockDataDir (dataDir: string, options: LockDataDirOptions)
       }
       await sleep(250)
     }
+  } catch (error) {
+    await heartbeat.stop()
+    throw error
   }
+  held = true
   heldHere.add(lockPath)
   const holder: LockHolder = { pid: process.pid, hostname: hostname(), since: new Date().toISOString() }
   // Written whole or not at all: a reader never sees half a record.
@@ -142,15 +226,30 @@ export async function lockDataDir (dataDir: string, options: LockDataDirOptions)
   writeFileSync(partial, JSON.stringify(holder) + '\n', { mode: 0o600 })
   renameSync(partial, holderPath)
 
+  // An exit without release (an uncaught error, process.exit) need not leave the next start
+  // waiting for staleness; only kill -9 and power loss do. Exit handlers must be synchronous.
+  const releaseAtExit = (): void => {
+    if (!held) return
+    rmSync(holderPath, { force: true })
+    try { rmdirSync(lockPath) } catch { /* already gone */ }
+  }
+  process.once('exit', releaseAtExit)
+
   let released = false
   return {
     holder,
     release: async () => {
       if (released) return
       released = true
-      if (!heldHere.delete(lockPath)) return // lost already: the record and the lock are someone else's now
-      rmSync(holderPath, { force: true })
-      await unlock()
+      process.removeListener('exit', releaseAtExit)
+      heldHere.delete(lockPath)
+      // Lost already: the record and the lock are someone else's now.
+      if (held) {
+        held = false
+        rmSync(holderPath, { force: true })
+        await heartbeat.ask('release')
+      }
+      await heartbeat.stop()
     }
   }
 }
