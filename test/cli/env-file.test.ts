@@ -47,8 +47,8 @@ t.test('serve reads it too, and a malformed file stops a command with the line',
   writeFileSync(path.join(dir, '.env'), `# settings\nAUTH_SECRET ${secret()}\n`)
   for (const args of [['serve'], ['migrate'], ['token', 'create', '--sub', 'ci', '--role', 'reader']]) {
     const result = await runCli(args, {}, 60_000, dir)
-    t.not(result.code, 0, args[0])
-    t.match(result.stderr, 'chartcast: .env line 2: expected NAME=value', args[0])
+    t.not(result.code, 0, args.join(' '))
+    t.match(result.stderr, 'chartcast: .env line 2: expected NAME=value', args.join(' '))
   }
 })
 
