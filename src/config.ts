@@ -2,7 +2,9 @@
  * Server configuration: read from the environment once, validated, then passed around.
  * The only module that reads process.env for the server.
  */
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import util from 'node:util'
 import { parseDuration } from './domain/duration.js'
 
 export interface Config {
@@ -33,6 +35,8 @@ export interface Config {
   rateLimitWindowMs: number
   bodyLimitBytes: number
   trustProxy: boolean
+  /** NODE_ENV=production: no development keys; the server refuses to start without real ones. */
+  production: boolean
 }
 
 export class ConfigError extends Error {
@@ -109,6 +113,58 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitLicenseFailures: integer(env, 'RATE_LIMIT_LICENSE_FAILURES', 0, 0, 10_000_000),
     rateLimitWindowMs,
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
-    trustProxy: bool(env, 'TRUST_PROXY', false)
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+    production: text(env, 'NODE_ENV') === 'production'
   }
+}
+
+const ENV_ASSIGNMENT = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(.*)$/
+
+/**
+ * Node's .env parser skips what it cannot read without a word (and may fold a stray line into
+ * the next variable's name), so a typo would silently leave a setting at its default. Every
+ * line must be blank, a comment or NAME=value; a quoted value may run over several lines.
+ * The message names the line, never its text (it may hold a secret).
+ */
+function checkEnvFile (content: string, file: string): void {
+  const lines = content.split(/\r?\n/)
+  let openQuote: { quote: string, line: number } | null = null
+  for (const [index, line] of lines.entries()) {
+    if (openQuote !== null) {
+      if (line.includes(openQuote.quote)) openQuote = null
+      continue
+    }
+    const trimmed = line.trim()
+    if (trimmed === '' || trimmed.startsWith('#')) continue
+    const match = ENV_ASSIGNMENT.exec(trimmed)
+    if (match === null) throw new ConfigError(`${file} line ${index + 1}: expected NAME=value`)
+    const value = match[1]!
+    const quote = value[0]
+    if ((quote === '"' || quote === "'" || quote === '`') && !value.slice(1).includes(quote)) openQuote = { quote, line: index + 1 }
+  }
+  if (openQuote !== null) throw new ConfigError(`${file} line ${openQuote.line}: the quoted value is never closed`)
+}
+
+/**
+ * Fills gaps in `env` from a .env file (default: `.env` in the working directory). The real
+ * environment wins: a variable already set, even to "", keeps its value. No file is fine.
+ * Returns whether a file was read.
+ */
+export function loadEnvFile (file = '.env', env: Env = process.env): boolean {
+  let content: string
+  try {
+    content = readFileSync(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return false
+    throw new ConfigError(`cannot read ${file} (${code ?? String(error)})`)
+  }
+  checkEnvFile(content, file)
+  // util.parseEnv arrived in Node 20.12; looked up here so older versions fail only with a .env.
+  const parseEnv = (util as Partial<typeof util>).parseEnv
+  if (parseEnv === undefined) throw new ConfigError(`reading ${file} needs Node.js 20.12 or newer (this is ${process.version})`)
+  for (const [key, value] of Object.entries(parseEnv(content))) {
+    if (env[key] === undefined && value !== undefined) env[key] = value
+  }
+  return true
 }

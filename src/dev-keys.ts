@@ -1,39 +1,71 @@
 /**
  * First-start convenience: with no license keys or no AUTH_SECRET configured, generate
  * development ones under DATA_DIR (once; reused afterwards) so `npm start` works on a fresh
- * clone. The server says so loudly: these must be replaced in production.
+ * clone. The server says so loudly: these must be replaced in production, and with
+ * NODE_ENV=production it refuses to start without them instead (missingProductionKeys).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
+import lockfile from 'proper-lockfile'
+import type { Config } from './config.js'
 import { generateLicenseKeyPair } from './license-tools.js'
 
 export interface DevMaterial {
   licensePublicKeys: string[] | null
   licensePrivateKey: string | null
   authSecret: string | null
+  /** Made by this call (true) rather than found from an earlier start (false). */
+  generated: { licenseKeys: boolean, authSecret: boolean }
+}
+
+/** The variables a production server must have, among those not set. */
+export function missingProductionKeys (config: Pick<Config, 'licensePublicKeys' | 'authSecret'>): string[] {
+  return [
+    ...(config.licensePublicKeys.length === 0 ? ['LICENSE_PUBLIC_KEYS'] : []),
+    ...(config.authSecret === null ? ['AUTH_SECRET'] : [])
+  ]
+}
+
+/** Written whole or not at all, owner-only: a crash mid-write never leaves half a key. */
+function writeOwnerOnly (file: string, content: string): void {
+  const partial = `${file}.${process.pid}.tmp`
+  writeFileSync(partial, content, { mode: 0o600 })
+  renameSync(partial, file)
 }
 
 export async function ensureDevMaterial (dataDir: string, needKeys: boolean, needSecret: boolean): Promise<DevMaterial> {
   const dir = path.join(dataDir, 'dev-keys')
-  const result: DevMaterial = { licensePublicKeys: null, licensePrivateKey: null, authSecret: null }
+  const result: DevMaterial = { licensePublicKeys: null, licensePrivateKey: null, authSecret: null, generated: { licenseKeys: false, authSecret: false } }
   if (!needKeys && !needSecret) return result
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  if (needKeys) {
-    const privatePath = path.join(dir, 'license-private.pem')
-    const publicPath = path.join(dir, 'license-public.pem')
-    if (!existsSync(privatePath) || !existsSync(publicPath)) {
-      const pair = await generateLicenseKeyPair('ES256')
-      writeFileSync(privatePath, pair.privatePem, { mode: 0o600 })
-      writeFileSync(publicPath, pair.publicPem, { mode: 0o644 })
+  // Replicas on PostgreSQL may share a DATA_DIR (the embedded database's own lock does not
+  // cover them): one generates while the others wait, then all read the same pair and secret.
+  const unlock = await lockfile.lock(dir, { lockfilePath: path.join(dir, '.generating.lock'), retries: { retries: 100, minTimeout: 50, maxTimeout: 200 } })
+  try {
+    if (needKeys) {
+      const privatePath = path.join(dir, 'license-private.pem')
+      const publicPath = path.join(dir, 'license-public.pem')
+      if (!existsSync(privatePath) || !existsSync(publicPath)) {
+        const pair = await generateLicenseKeyPair('ES256')
+        writeOwnerOnly(privatePath, pair.privatePem)
+        // Owner-only too: only the server reads it, and DATA_DIR is the server's alone.
+        writeOwnerOnly(publicPath, pair.publicPem)
+        result.generated.licenseKeys = true
+      }
+      result.licensePublicKeys = [publicPath]
+      result.licensePrivateKey = privatePath
     }
-    result.licensePublicKeys = [publicPath]
-    result.licensePrivateKey = privatePath
-  }
-  if (needSecret) {
-    const secretPath = path.join(dir, 'auth-secret')
-    if (!existsSync(secretPath)) writeFileSync(secretPath, randomBytes(32).toString('base64url'), { mode: 0o600 })
-    result.authSecret = readFileSync(secretPath, 'utf8').trim()
+    if (needSecret) {
+      const secretPath = path.join(dir, 'auth-secret')
+      if (!existsSync(secretPath)) {
+        writeOwnerOnly(secretPath, randomBytes(32).toString('base64url'))
+        result.generated.authSecret = true
+      }
+      result.authSecret = readFileSync(secretPath, 'utf8').trim()
+    }
+  } finally {
+    await unlock()
   }
   return result
 }

@@ -5,13 +5,17 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import app, { fastifyOptions } from './app.js'
-import type { Config } from './config.js'
-import { ensureDevMaterial } from './dev-keys.js'
+import { ConfigError, type Config } from './config.js'
+import { ensureDevMaterial, missingProductionKeys } from './dev-keys.js'
 import { loadLicenseKeys } from './services/license-verifier.js'
 import { formatDuration } from './domain/duration.js'
 import { issuePublisherToken } from './token-tools.js'
 
 export async function startServer (config: Config): Promise<FastifyInstance> {
+  const missing = missingProductionKeys(config)
+  if (config.production && missing.length > 0) {
+    throw new ConfigError(`NODE_ENV=production, but ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set: a production server never falls back to generated development keys`)
+  }
   const fastify = Fastify(fastifyOptions(config))
   const dev = await ensureDevMaterial(config.dataDir, config.licensePublicKeys.length === 0, config.authSecret === null)
   const keyPaths = dev.licensePublicKeys ?? config.licensePublicKeys
@@ -23,10 +27,12 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
   if (dev.licensePrivateKey !== null || dev.authSecret !== null) {
     const lifetime = Math.min(30 * 86400, config.publisherTokenMaxLifetimeSeconds)
     const adminToken = (await issuePublisherToken(authSecret, { sub: 'dev-admin', role: 'admin', expiresIn: lifetime })).token
+    const origin = (used: boolean, generated: boolean): string => !used ? 'configured' : generated ? 'generated now' : 'reused from DATA_DIR/dev-keys'
     fastify.log.warn({
       licensePrivateKey: dev.licensePrivateKey,
-      generatedAuthSecret: dev.authSecret !== null
-    }, 'DEVELOPMENT MODE: generated keys/secret under DATA_DIR/dev-keys. Set LICENSE_PUBLIC_KEYS and AUTH_SECRET in production.')
+      licenseKeys: origin(dev.licensePrivateKey !== null, dev.generated.licenseKeys),
+      authSecret: origin(dev.authSecret !== null, dev.generated.authSecret)
+    }, 'DEVELOPMENT MODE: development keys/secret under DATA_DIR/dev-keys. Set LICENSE_PUBLIC_KEYS and AUTH_SECRET in production (NODE_ENV=production refuses to start without them).')
     // Printed on stdout for the person who just ran `npm start`; deliberately not a log line.
     process.stdout.write([
       '',

@@ -1,6 +1,9 @@
 import t from 'tap'
 import path from 'node:path'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { loadEnvFile } from '../src/config.js'
 
 t.test('defaults: what a fresh clone runs with', async (t) => {
   const config = loadConfig({})
@@ -73,4 +76,35 @@ t.test('bad values stop the server with a message naming the variable', async (t
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   }
   t.throws(() => loadConfig({ PORT: 'x' }), ConfigError)
+})
+
+t.test('loadEnvFile: the file fills gaps, the real environment wins, no file is fine', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chartcast-env-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, '.env')
+  t.equal(loadEnvFile(file, {}), false, 'a missing file reads nothing')
+  writeFileSync(file, '# comment\n\nPORT=9090\nexport LOG_LEVEL=debug\nAUTH_SECRET="from the file"\nHOST=10.0.0.1 # trailing comment\nMULTI="one\ntwo"\n')
+  const env: Record<string, string | undefined> = { PORT: '7070', HOST: '' }
+  t.equal(loadEnvFile(file, env), true)
+  t.same(env, { PORT: '7070', HOST: '', LOG_LEVEL: 'debug', AUTH_SECRET: 'from the file', MULTI: 'one\ntwo' }, 'set variables, even empty ones, keep their values')
+})
+
+t.test('loadEnvFile: a malformed file stops with the line, not its text', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chartcast-env-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, '.env')
+  writeFileSync(file, 'PORT=9090\nAUTH_SECRET hunter2-secret\n')
+  const env: Record<string, string | undefined> = {}
+  t.throws(() => loadEnvFile(file, env), { name: 'ConfigError', message: `${file} line 2: expected NAME=value` })
+  t.same(env, {}, 'nothing is loaded from a broken file')
+  writeFileSync(file, 'PORT=9090\nAUTH_SECRET="never closed\nHOST=x\n')
+  t.throws(() => loadEnvFile(file, env), { name: 'ConfigError', message: `${file} line 2: the quoted value is never closed` })
+  writeFileSync(file, '1PORT=9090\n')
+  t.throws(() => loadEnvFile(file, env), { name: 'ConfigError', message: /line 1: expected NAME=value/ })
+})
+
+t.test('NODE_ENV=production sets production', async (t) => {
+  t.equal(loadConfig({}).production, false)
+  t.equal(loadConfig({ NODE_ENV: 'development' }).production, false)
+  t.equal(loadConfig({ NODE_ENV: 'production' }).production, true)
 })

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `chartcast` command: one binary for the server, its maintenance, tokens, licenses and the agent. */
 import { Command, CommanderError } from 'commander'
+import { loadEnvFile } from '../config.js'
 import { registerAgentCommand } from './agent.js'
 import { registerServerCommands } from './server-commands.js'
 import { registerCredentialCommands } from './credential-commands.js'
@@ -12,6 +13,12 @@ export function buildProgram (): Command {
     .description('Release-channel deploy server for Helm-packaged software, and its in-cluster agent.')
     .version('0.1.0')
     .showHelpAfterError()
+  // The server's configuration may come from a .env file in the working directory (the real
+  // environment wins). Not for the agent: it runs elsewhere, configured by its own CHARTCAST_*
+  // variables and flags, and must not pick up a server's .env from the directory it runs in.
+  program.hook('preAction', (_program, command) => {
+    if (command.name() !== 'agent') loadEnvFile()
+  })
   registerServerCommands(program)
   registerCredentialCommands(program)
   registerAgentCommand(program)

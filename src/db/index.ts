@@ -15,6 +15,9 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
 import { sql } from 'drizzle-orm'
 import pg from 'pg'
 import * as schema from './schema.js'
+import { connectionTarget, explainConnectionFailure } from './connection-error.js'
+import { HOLDER_NAME, LOCK_NAME, lockDataDir, type DataDirLock } from './data-dir-lock.js'
+import { OWNER_ONLY_UMASK, restrictToOwner } from './data-dir-permissions.js'
 
 export type AppDatabase = PgDatabase<PgQueryResultHKT, typeof schema>
 
@@ -43,10 +46,36 @@ export interface DatabaseOptions {
   /** Embedded only: keep the database in memory (tests). */
   inMemory?: boolean
   onListenError?: (error: Error) => void
+  /**
+   * Embedded on disk only: things the operator should hear about (paths under DATA_DIR that
+   * could not be made owner-only, waiting for a dead holder's lock). Default: stderr.
+   */
+  onNotice?: (message: string) => void
+  /**
+   * Embedded on disk only: another process took the DATA_DIR lock from this one. Default:
+   * stop the process at once (see stopOnLostLock).
+   */
+  onLockLost?: (error: Error) => void
 }
 
 export async function openDatabase (options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === null ? await openPglite(options) : openPostgres(options.databaseUrl, options.onListenError)
+}
+
+/** What the embedded database keeps in DATA_DIR, made owner-only at every start. */
+const PGLITE_DIR = 'pglite'
+const DEV_KEYS_DIR = 'dev-keys'
+const OWN_ENTRIES = [PGLITE_DIR, DEV_KEYS_DIR, LOCK_NAME, HOLDER_NAME]
+
+/**
+ * Losing the lock means another process now writes the same database. Closing PGlite cleanly
+ * would write this process's view over the other's, so stop at once instead: what this
+ * process committed is on disk, and PostgreSQL's recovery on the next open is the same as
+ * after kill -9.
+ */
+function stopOnLostLock (error: Error): void {
+  process.stderr.write(`chartcast: lost the lock on DATA_DIR (${error.message}); another process may be using the database, stopping at once\n`)
+  process.exit(1)
 }
 
 /**
@@ -57,20 +86,53 @@ export async function openDatabase (options: DatabaseOptions): Promise<Database>
 const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB']
 
 async function openPglite (options: DatabaseOptions): Promise<Database> {
-  let client: PGlite
   if (options.inMemory === true) {
-    client = new PGlite({ startParams: PGLITE_START_PARAMS })
-  } else {
-    const dir = path.join(options.dataDir, 'pglite')
-    mkdirSync(dir, { recursive: true })
-    client = new PGlite(dir, { startParams: PGLITE_START_PARAMS })
+    const client = new PGlite({ startParams: PGLITE_START_PARAMS })
+    await client.waitReady
+    return wrapPglite(client, async () => {})
   }
-  await client.waitReady
-  return wrapPglite(client)
+  return await openPgliteOnDisk(options)
 }
 
-/** A Database over an opened PGlite instance. */
-function wrapPglite (client: PGlite): Database {
+/**
+ * The embedded database under DATA_DIR: owner-only (umask 077 while it is open, and what is
+ * there tightened), and locked against every other process for as long as it is open.
+ */
+async function openPgliteOnDisk (options: DatabaseOptions): Promise<Database> {
+  const notice = options.onNotice ?? ((message: string) => { process.stderr.write(`chartcast: ${message}\n`) })
+  const dataDir = path.resolve(options.dataDir)
+  // process.umask is process-wide; it is put back when the database closes.
+  const previousUmask = process.umask(OWNER_ONLY_UMASK)
+  let lock: DataDirLock | null = null
+  let client: PGlite | null = null
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    // DATA_DIR itself first, so nothing inside is reachable while PGlite unpacks 0666 files.
+    restrictToOwner(dataDir, [])
+    lock = await lockDataDir(dataDir, { onLost: options.onLockLost ?? stopOnLostLock, onNotice: notice })
+    const dir = path.join(dataDir, PGLITE_DIR)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    client = new PGlite(dir, { startParams: PGLITE_START_PARAMS })
+    await client.waitReady
+    const loose = restrictToOwner(dataDir, OWN_ENTRIES)
+    if (loose.length > 0) {
+      notice(`${loose.length} path(s) under DATA_DIR could not be made owner-only, e.g. ${loose[0]!.path} (${loose[0]!.reason}); others on this host may read the database`)
+    }
+  } catch (error) {
+    if (client !== null && !client.closed) await client.close().catch(() => {})
+    await lock?.release().catch(() => {})
+    process.umask(previousUmask)
+    throw error
+  }
+  const held = lock
+  return wrapPglite(client, async () => {
+    await held.release()
+    process.umask(previousUmask)
+  })
+}
+
+/** A Database over an opened PGlite instance; `afterClose` runs once, after PGlite has closed. */
+function wrapPglite (client: PGlite, afterClose: () => Promise<void>): Database {
   const db = drizzlePglite(client, { schema }) as unknown as AppDatabase
   return {
     driver: 'pglite',
@@ -81,7 +143,11 @@ function wrapPglite (client: PGlite): Database {
       const unlisten = await client.listen(CHANGE_CHANNEL, onChange)
       return async () => { if (!client.closed) await unlisten() }
     },
-    close: async () => { if (!client.closed) await client.close() }
+    close: async () => {
+      if (client.closed) return
+      await client.close()
+      await afterClose()
+    }
   }
 }
 
@@ -191,7 +257,14 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
   return {
     driver: 'postgres',
     db,
-    migrate: async () => { await migratePg(drizzlePg(pool), { migrationsFolder: MIGRATIONS_DIR }) },
+    migrate: async () => {
+      try {
+        await migratePg(drizzlePg(pool), { migrationsFolder: MIGRATIONS_DIR })
+      } catch (error) {
+        // The first query a server or CLI command makes: where a wrong DATABASE_URL shows.
+        throw explainConnectionFailure(error, connectionTarget(databaseUrl)) ?? error
+      }
+    },
     ping: async () => { await db.execute(sql`select 1`) },
     listen: async (onChange, onResync) => {
       await connectListener(onChange, onResync, 0)

@@ -23,7 +23,8 @@ export default fp<DatabasePluginOptions>(async (fastify, opts) => {
   const database = opts.database ?? await openDatabase({
     databaseUrl: opts.config.databaseUrl,
     dataDir: opts.config.dataDir,
-    onListenError: (error) => fastify.log.warn({ reason: error.message }, 'database connection problem')
+    onListenError: (error) => fastify.log.warn({ reason: error.message }, 'database connection problem'),
+    onNotice: (message) => fastify.log.warn(message)
   })
   if (owned) fastify.addHook('onClose', async () => { await database.close() })
   await database.migrate()

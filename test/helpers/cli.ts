@@ -11,10 +11,10 @@ export const CLI_ENTRY = path.join(ROOT, 'dist/cli/index.js')
 
 export interface CliResult { code: number | null, stdout: string, stderr: string }
 
-export async function runCli (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+export async function runCli (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, cwd = ROOT): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
-      cwd: ROOT,
+      cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe']
     })

@@ -40,10 +40,12 @@ export interface ServerProcess {
  * Starts `chartcast serve` with exactly `env` (plus PATH and HOME) and waits until /readyz
  * answers 200. HOST is 127.0.0.1 unless given.
  */
-export async function spawnServer (env: Record<string, string>, readyTimeoutMs = 60_000): Promise<ServerProcess> {
+export async function spawnServer (env: Record<string, string>, readyTimeoutMs = 60_000, build: 'source' | 'dist' = 'source'): Promise<ServerProcess> {
   const port = env.PORT ?? String(await freePort())
   const host = env.HOST ?? '127.0.0.1'
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve'], {
+  // 'dist': the built command (npm test builds first), exactly what production runs.
+  const entry = build === 'dist' ? ['dist/cli/index.js'] : ['--import', 'tsx', 'src/cli/index.ts']
+  const child = spawn(process.execPath, [...entry, 'serve'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env, PORT: port, HOST: host },
     stdio: ['ignore', 'pipe', 'pipe']
