@@ -69,8 +69,10 @@ for (const driver of testDrivers()) {
 t.test('rows from before the chain are reported as not covered', async (t) => {
   const env = await databaseEnv(t, 'pglite')
   t.equal((await runCli(['migrate'], env)).code, 0)
-  // What migration 0003 finds on an older database: rows without hashes, ids before the chain's.
-  await tamper(env, sql`INSERT INTO audit_log (actor, action, target, detail) VALUES ('old', 'release.publish', 'release:0.9.0', '{}'), ('old', 'release.publish', 'release:0.9.1', '{}')`)
+  // What migration 0003 leaves on an older database: rows without hashes, the head after the last of them.
+  await tamper(env,
+    sql`INSERT INTO audit_log (actor, action, target, detail) VALUES ('old', 'release.publish', 'release:0.9.0', '{}'), ('old', 'release.publish', 'release:0.9.1', '{}')`,
+    sql`UPDATE audit_chain_head SET last_id = 2`)
   t.equal((await runCli(['sync', 'channels'], env)).code, 0)
   const result = await runCli(['audit', 'verify'], env)
   t.equal(result.code, 0, result.stderr)
