@@ -3,7 +3,7 @@
  * same fastify options), throwaway PostgreSQL databases, seeding and license minting.
  * Modelled on test/helpers/server.ts; shares only its throwaway-database helper.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -48,6 +48,8 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
   const scratch = mkdtempSync(path.join(tmpdir(), 'chartcast-bench-'))
   const keyFile = path.join(scratch, 'license-public.pem')
   writeFileSync(keyFile, options.keyPair.publicPem)
+  // An empty channels directory: a CHANNELS_DIR that does not exist stops start-up.
+  mkdirSync(path.join(scratch, 'no-channels'))
   const config = loadConfig({
     DATA_DIR: options.dataDir ?? scratch,
     CHANNELS_DIR: path.join(scratch, 'no-channels'),

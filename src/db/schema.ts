@@ -102,8 +102,11 @@ export const auditLog = pgTable('audit_log', {
  */
 export const auditChainHead = pgTable('audit_chain_head', {
   id: integer('id').primaryKey(),
+  // The id of the last audit row, chained or (before the first chained row) not.
   lastId: bigint('last_id', { mode: 'number' }).notNull(),
-  lastHash: text('last_hash').notNull()
+  lastHash: text('last_hash').notNull(),
+  // The last row's `at`: the next row's is never earlier.
+  lastAt: timestamp('last_at', { withTimezone: true, mode: 'date' }).notNull()
 })
 
 export type ReleaseRow = typeof releases.$inferSelect

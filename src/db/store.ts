@@ -40,35 +40,36 @@ async function notify (tx: Tx, notice: ChangeNotice): Promise<void> {
 const CHAIN_HEAD_ID = 1
 
 /**
- * Appends a mutation's audit row to the hash chain (src/domain/audit-chain.ts), inside the
- * mutation's transaction.
+ * Appends a mutation's audit row to the hash chain (src/domain/audit-chain.ts). Call it last
+ * in the mutation's transaction: it takes the chain lock, which is held until commit.
  *
  * Each row names the hash of the row before it, so two writers must never read the same
  * predecessor, whether they are concurrent requests or replicas on one PostgreSQL. Every
- * append therefore first locks the one-row chain head with SELECT ... FOR UPDATE and holds
- * the lock to commit: the next writer waits, then reads the head this one wrote, and a
- * rollback undoes the audit row and the head update together. A row lock rather than
- * pg_advisory_xact_lock: it needs no database-wide lock number that some other application
- * on the database might also pick, it shows in pg_locks against a named table, and the
- * locked row records the last hash, which lets the verifier notice rows cut from the end.
- * (Mutations serialise on it only for the rest of their transaction, after their own work.)
+ * append therefore first locks the one-row chain head with SELECT ... FOR UPDATE: the next
+ * writer waits, then reads the head this one wrote, and a rollback undoes the audit row and
+ * the head update together. A row lock rather than pg_advisory_xact_lock: it needs no
+ * database-wide lock number that another application on the database might also pick, it
+ * shows in pg_locks against a named table, and the locked row records the last hash, which
+ * lets the verifier notice rows cut from the end.
  *
- * id and `at` are taken after the lock, so id order is chain order; `at` is truncated to
- * milliseconds, all that a JS Date holds when the row is read back and verified, and comes
- * from the database's clock so that replicas with skewed clocks still write it in order.
+ * All mutations serialise on this lock, so it covers two statements and the commit only: the
+ * lock read, and the insert with the head update in one statement. The id is the head's plus
+ * one (contiguous, in chain order); `at` is the database's clock (replicas' clocks may
+ * differ), never earlier than the previous row's, truncated to the milliseconds that a JS
+ * Date holds when the row is read back and verified.
  */
 async function appendAudit (tx: Tx, actor: string, action: string, target: string, detail: Record<string, unknown>): Promise<void> {
-  const [head] = await tx.select().from(auditChainHead).where(eq(auditChainHead.id, CHAIN_HEAD_ID)).for('update')
+  const [head] = await tx.select({
+    lastId: auditChainHead.lastId,
+    lastHash: auditChainHead.lastHash,
+    lastAt: auditChainHead.lastAt,
+    // Text: the two drivers parse bigint and timestamptz differently.
+    nowMs: sql<string>`floor(extract(epoch from clock_timestamp()) * 1000)::bigint::text`
+  }).from(auditChainHead).where(eq(auditChainHead.id, CHAIN_HEAD_ID)).for('update')
   if (head === undefined) throw new Error('the audit chain head row is missing (migration 0003 inserts it)')
-  // Text, not bigint and timestamptz: the two drivers parse those differently.
-  const { rows } = await tx.execute(sql`
-    select nextval(pg_get_serial_sequence('audit_log', 'id'))::text as id,
-           (extract(epoch from date_trunc('milliseconds', clock_timestamp())) * 1000)::bigint::text as at_ms`) as unknown as { rows: Array<{ id: string, at_ms: string }> }
-  const allocated = rows[0]
-  if (allocated === undefined) throw new Error('no audit id allocated')
   const entry = {
-    id: Number(allocated.id),
-    at: new Date(Number(allocated.at_ms)),
+    id: head.lastId + 1,
+    at: new Date(Math.max(Number(head.nowMs), head.lastAt.getTime())),
     actor,
     action,
     target,
@@ -77,8 +78,13 @@ async function appendAudit (tx: Tx, actor: string, action: string, target: strin
     prevHash: head.lastHash
   }
   const hash = auditEntryHash(entry)
-  await tx.insert(auditLog).values({ ...entry, hash })
-  await tx.update(auditChainHead).set({ lastId: entry.id, lastHash: hash }).where(eq(auditChainHead.id, CHAIN_HEAD_ID))
+  const at = entry.at.toISOString()
+  await tx.execute(sql`
+    with appended as (
+      insert into ${auditLog} (id, at, actor, action, target, detail, prev_hash, hash)
+      values (${entry.id}, ${at}::timestamptz, ${actor}, ${action}, ${target}, ${JSON.stringify(entry.detail)}::jsonb, ${entry.prevHash}, ${hash})
+    )
+    update ${auditChainHead} set last_id = ${entry.id}, last_hash = ${hash}, last_at = ${at}::timestamptz where id = ${CHAIN_HEAD_ID}`)
 }
 
 /** Audit rows read per query while verifying, so a long log is never held in memory at once. */
@@ -197,8 +203,8 @@ export function createStore (db: AppDatabase) {
           }).returning()
         if (changed.length === 0) return { promoted: false }
         await tx.insert(channelEvents).values({ channel, version, action: 'promote', actor })
-        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
         await notify(tx, { kind: 'channel', name: channel })
+        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
         return { promoted: true }
       })
     },
@@ -214,8 +220,8 @@ export function createStore (db: AppDatabase) {
         await tx.update(channelReleases).set({ state: 'withdrawn' })
           .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
         await tx.insert(channelEvents).values({ channel, version, action: 'withdraw', actor, reason })
-        await appendAudit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
         await notify(tx, { kind: 'channel', name: channel })
+        await appendAudit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
         return { withdrawn: true }
       })
     },
@@ -228,8 +234,8 @@ export function createStore (db: AppDatabase) {
       return await db.transaction(async (tx) => {
         const [row] = await tx.insert(revocations).values({ jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason, actor }).returning()
         if (row === undefined) throw new Error('revocation insert returned nothing')
-        await appendAudit(tx, actor, 'license.revoke', input.jti !== undefined ? `license:jti:${input.jti}` : `license:sub:${input.sub}`, { jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason })
         await notify(tx, { kind: 'revocation' })
+        await appendAudit(tx, actor, 'license.revoke', input.jti !== undefined ? `license:jti:${input.jti}` : `license:sub:${input.sub}`, { jti: input.jti ?? null, sub: input.sub ?? null, reason: input.reason })
         return row
       })
     },
@@ -339,8 +345,8 @@ async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings,
   // Another transaction created the channel between our read and insert: it is committed
   // now, so reading again finds it and this becomes an update.
   if (row === undefined) return await upsertChannelIn(tx, name, settings, actor, action, writer)
-  await appendAudit(tx, actor, action, `channel:${name}`, { created: existing === undefined, ...next })
   await notify(tx, { kind: 'channel', name })
+  await appendAudit(tx, actor, action, `channel:${name}`, { created: existing === undefined, ...next })
   return { created: existing === undefined, changed: true, row }
 }
 

@@ -108,7 +108,8 @@ export async function verifyAuditChain (rows: AsyncIterable<StoredAuditRow>, hea
   }
 
   if (head === null) return report({ id: null, problem: 'the chain head row is missing' })
-  const expectedLastId = previousId ?? 0
+  // Before the first chained row the head holds the last unchained id (migration 0003).
+  const expectedLastId = previousId ?? unchained.lastId ?? 0
   if (head.lastId !== expectedLastId || head.lastHash !== previousHash) {
     return report({
       id: null,

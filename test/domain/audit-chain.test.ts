@@ -142,3 +142,9 @@ t.test('a row without a hash after the chain started is a break', async (t) => {
   t.equal(report.broken?.id, 2)
   t.match(report.broken?.problem, /row 2 has no hash, but it comes after chained row 1/)
 })
+
+t.test('with only rows from before the chain, the head must name the last of them (as migration 0003 leaves it)', async (t) => {
+  const legacy: StoredAuditRow[] = [1, 2].map((id) => ({ id, at: new Date(0), actor: 'a', action: 'x', target: 't', detail: {}, prevHash: null, hash: null }))
+  t.equal((await verifyAuditChain(each(legacy), { lastId: 2, lastHash: GENESIS_HASH })).broken, null)
+  t.match((await verifyAuditChain(each(legacy), { lastId: 5, lastHash: GENESIS_HASH })).broken, { id: null, problem: /head names row 5/ })
+})

@@ -8,6 +8,7 @@
  */
 import t from 'tap'
 import { auditLog, channelEvents, channelReleases, releases } from '../../src/db/schema.js'
+import { createStore } from '../../src/db/store.js'
 import { buildTestServer, testDrivers, type TestServer } from '../helpers/server.js'
 
 const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.1.0' }
@@ -149,6 +150,7 @@ for (const driver of testDrivers()) {
     t.equal(audit.filter((r) => r.action === 'channel.promote').length, created201('promote'), 'an audit row per promotion')
     t.equal(audit.length, created201('publish') + created201('promote'), 'and no other audit rows')
     t.equal(new Set(audit.filter((r) => r.action === 'release.publish').map((r) => r.target)).size, published, 'no release audited twice')
+    t.equal((await createStore(s.database.db).verifyAuditChain()).broken, null, 'the audit rows form one unbroken hash chain')
 
     // What the API serves agrees with the database.
     const head = await s.app.inject({ url: '/channels/beta/spec', headers: { authorization: `Bearer ${await s.license()}` } })

@@ -90,7 +90,7 @@ async function freshSharedPglite (): Promise<Database> {
   await database.db.transaction(async (tx) => {
     await tx.execute(sql`SET LOCAL session_replication_role = replica`)
     await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations RESTART IDENTITY CASCADE`)
-    await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}`)
+    await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}, last_at = to_timestamp(0)`)
   })
   return database
 }
