@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { SignJWT } from 'jose'
 import { generateLicenseKeyPair } from '../../src/license-tools.js'
 import { HOLDER_NAME, LOCK_NAME } from '../../src/db/data-dir-lock.js'
-import { runCli } from '../helpers/cli.js'
+import { emptyChannelsDir, runCli } from '../helpers/cli.js'
 import { freePort, spawnServer, type ServerProcess } from '../helpers/process.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 
 const READY_TIMEOUT_MS = 120_000
 
@@ -26,7 +26,7 @@ t.test('one embedded DATA_DIR, one process: refusals name the holder, kill -9 le
   const secret = randomBytes(32).toString('hex')
   const dataDir = path.join(scratch, 'data')
   const env = { DATA_DIR: dataDir, CHANNELS_DIR: channelsDir, LICENSE_PUBLIC_KEYS: path.join(scratch, 'license.pem'), AUTH_SECRET: secret }
-  const publisher = await new SignJWT({ role: 'publisher' }).setProtectedHeader({ alg: 'HS256' }).setSubject('rita').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+  const publisher = (await issuePublisherToken(secret, { sub: 'rita', role: 'publisher', expiresIn: 3600 })).token
   const servers: ServerProcess[] = []
   t.teardown(async () => { for (const server of servers) await server.kill() })
 
@@ -77,7 +77,7 @@ t.test('with DATABASE_URL no DATA_DIR lock is taken', { skip: process.env.TEST_D
   t.teardown(async () => { await throwaway.drop() })
   const dataDir = mkdtempSync(path.join(tmpdir(), 'chartcast-lock-pg-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const env = { DATA_DIR: dataDir, DATABASE_URL: throwaway.url, CHANNELS_DIR: path.join(dataDir, 'none'), AUTH_SECRET: randomBytes(32).toString('hex') }
+  const env = { DATA_DIR: dataDir, DATABASE_URL: throwaway.url, CHANNELS_DIR: emptyChannelsDir(path.join(dataDir, 'none')), AUTH_SECRET: randomBytes(32).toString('hex') }
   const server = await spawnServer(env, READY_TIMEOUT_MS, 'dist')
   t.teardown(async () => { await server.kill() })
   t.notOk(existsSync(path.join(dataDir, LOCK_NAME)), 'the server holds no lock on DATA_DIR')

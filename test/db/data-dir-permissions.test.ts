@@ -9,10 +9,11 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { SignJWT } from 'jose'
 import { generateLicenseKeyPair } from '../../src/license-tools.js'
 import { restrictToOwner } from '../../src/db/data-dir-permissions.js'
 import { spawnServer } from '../helpers/process.js'
+import { emptyChannelsDir } from '../helpers/cli.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 
 const READY_TIMEOUT_MS = 120_000
 
@@ -39,8 +40,8 @@ t.test('after a start and a write, nothing under DATA_DIR is open to group or ot
   writeFileSync(path.join(scratch, 'license.pem'), keys.publicPem)
   const secret = randomBytes(32).toString('hex')
   const dataDir = path.join(scratch, 'data')
-  const env = { DATA_DIR: dataDir, CHANNELS_DIR: path.join(scratch, 'none'), LICENSE_PUBLIC_KEYS: path.join(scratch, 'license.pem'), AUTH_SECRET: secret }
-  const publisher = await new SignJWT({ role: 'publisher' }).setProtectedHeader({ alg: 'HS256' }).setSubject('rita').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(secret))
+  const env = { DATA_DIR: dataDir, CHANNELS_DIR: emptyChannelsDir(path.join(scratch, 'none')), LICENSE_PUBLIC_KEYS: path.join(scratch, 'license.pem'), AUTH_SECRET: secret }
+  const publisher = (await issuePublisherToken(secret, { sub: 'rita', role: 'publisher', expiresIn: 3600 })).token
 
   const server = await spawnServer(env, READY_TIMEOUT_MS, 'dist')
   t.teardown(async () => { await server.kill() })
@@ -60,7 +61,7 @@ t.test('after a start and a write, nothing under DATA_DIR is open to group or ot
   for (const entry of modes(dataDir)) chmodSync(entry.path, entry.mode | (lstatSync(entry.path).isDirectory() ? 0o077 : 0o066))
   t.not(groupOrOther(dataDir).length, 0, 'loosened')
   // Development mode this time, so the generated keys are checked too.
-  const devEnv = { DATA_DIR: dataDir, CHANNELS_DIR: path.join(scratch, 'none') }
+  const devEnv = { DATA_DIR: dataDir, CHANNELS_DIR: emptyChannelsDir(path.join(scratch, 'none')) }
   const again = await spawnServer(devEnv, READY_TIMEOUT_MS, 'dist')
   t.teardown(async () => { await again.kill() })
   t.same(groupOrOther(dataDir), [], 'a start tightens an existing DATA_DIR, development keys included')

@@ -3,6 +3,7 @@
  * its pretest script), and collects its output.
  */
 import { spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -29,4 +30,10 @@ export async function runCli (args: string[], env: Record<string, string> = {}, 
       resolve({ code, stdout, stderr })
     })
   })
+}
+
+/** An empty channels directory for a server under test (a CHANNELS_DIR that is set must exist). */
+export function emptyChannelsDir (dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  return dir
 }
