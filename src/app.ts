@@ -17,6 +17,7 @@ import databasePlugin from './plugins/database.js'
 import metricsPlugin from './plugins/metrics.js'
 import problemsPlugin, { sendProblem } from './plugins/problems.js'
 import specStatePlugin from './plugins/spec-state.js'
+import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
 import healthRoutes from './routes/health.js'
@@ -104,6 +105,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   })
 
   await fastify.register(problemsPlugin)
+  await fastify.register(unmatchedRoutesPlugin)
   await fastify.register(bodyParsers)
   await fastify.register(metricsPlugin)
   await fastify.register(databasePlugin, { config: opts.config, ...(opts.database !== undefined && { database: opts.database }) })

@@ -80,8 +80,4 @@ export default fp(async (fastify) => {
     if (problemError.code === 'RATE_LIMITED' && reply.getHeader('retry-after') === undefined) headers['retry-after'] = '60'
     return sendProblem(reply, problemError, headers)
   })
-
-  fastify.setNotFoundHandler((request, reply) => {
-    return sendProblem(reply, new ChartcastError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
-  })
 }, { name: 'chartcast-problems' })

@@ -28,7 +28,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }
 
   fastify.put('/channels/:name', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     config: { rateLimit },
     schema: {
       summary: 'Create or update a channel',
@@ -56,7 +56,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/channels', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit },
     schema: {
       summary: 'All channels with their current head',
@@ -71,7 +71,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/channels/:name', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit },
     schema: {
       summary: 'A channel: settings, head and the releases currently in it',
@@ -93,7 +93,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.post('/channels/:name/releases', {
-    preHandler: fastify.requireRole('publisher'),
+    onRequest: fastify.requireRole('publisher'),
     config: { rateLimit },
     schema: {
       summary: 'Promote a published release into the channel',
@@ -116,7 +116,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.delete('/channels/:name/releases/:version', {
-    preHandler: fastify.requireRole('publisher'),
+    onRequest: fastify.requireRole('publisher'),
     config: { rateLimit },
     schema: {
       summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once',
@@ -139,7 +139,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/channels/:name/releases', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit },
     schema: {
       summary: 'Promotion and withdrawal history, newest first',

@@ -7,7 +7,7 @@ import { presentRevocation } from './present.js'
 
 const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.post('/licenses/revocations', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Revoke a license by jti, or every license of a deployment by sub; effective on the next pull',
@@ -30,7 +30,7 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/licenses/revocations', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'All revocations, newest first',
