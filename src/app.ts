@@ -106,7 +106,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
 
   await fastify.register(problemsPlugin)
   await fastify.register(unmatchedRoutesPlugin)
-  await fastify.register(bodyParsers)
+  await fastify.register(bodyParsers, { bodyLimitBytes: opts.config.bodyLimitBytes })
   await fastify.register(metricsPlugin)
   await fastify.register(databasePlugin, { config: opts.config, ...(opts.database !== undefined && { database: opts.database }) })
   await fastify.register(specStatePlugin, {

@@ -25,6 +25,7 @@ export const ERROR_CATALOGUE = {
   REQUEST_TIMEOUT: { status: 408, title: 'Request not received in time' },
   RELEASE_CONFLICT: { status: 409, title: 'Release exists with other content' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  BODY_TOO_COMPLEX: { status: 413, title: 'Request body has too many values' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   VERSION_NOT_ACCEPTED: { status: 422, title: 'Version not accepted by channel' },

@@ -43,7 +43,7 @@ function fromFastifyError (error: FastifyError): ChartcastError | null {
   if (error.validation !== undefined) return new ChartcastError('VALIDATION_FAILED', error.message)
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ChartcastError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit')
+      return new ChartcastError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit (BODY_LIMIT; YAML bodies at most 256 KiB)')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ChartcastError('UNSUPPORTED_MEDIA_TYPE', 'send application/json or application/yaml')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
