@@ -9,6 +9,9 @@ import type { Config } from './config.js'
 import { ensureDevMaterial } from './dev-keys.js'
 import { loadLicenseKeys } from './plugins/license-verifier.js'
 
+/** How long close-with-grace lets shutdown take before it exits the process regardless. */
+const SHUTDOWN_GRACE_MS = 10_000
+
 export async function startServer (config: Config): Promise<FastifyInstance> {
   const fastify = Fastify(fastifyOptions(config))
   const dev = await ensureDevMaterial(config.dataDir, config.licensePublicKeys.length === 0, config.authSecret === null)
@@ -34,10 +37,18 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
     ].join('\n') + '\n')
   }
 
-  closeWithGrace({ delay: 10_000, logger: fastify.log }, async ({ signal, err }) => {
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: fastify.log }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err: { type: err.name } }, 'shutting down after an error')
     else fastify.log.info({ signal }, 'shutting down')
-    await fastify.close()
+    // close() drops idle and stalled connections at once and lets requests being handled finish;
+    // if some still run at half the grace period, their connections are cut, so close() goes on
+    // to close the database before close-with-grace gives up and exits.
+    const cutOff = setTimeout(() => { fastify.server.closeAllConnections() }, SHUTDOWN_GRACE_MS / 2)
+    try {
+      await fastify.close()
+    } finally {
+      clearTimeout(cutOff)
+    }
   })
 
   await fastify.listen({ port: config.port, host: config.host })
