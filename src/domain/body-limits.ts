@@ -66,6 +66,7 @@ export function checkJsonTextShape (text: string, limits: { maxDepth: number, ma
       if (++depth > limits.maxDepth) throw TOO_DEEP(limits.maxDepth)
       nodes += 1
       afterOpener = true
+      continue // counted once the next character shows whether the container is empty
     } else if (c === 0x5d || c === 0x7d) { // ] }
       depth -= 1
     } else if (c === 0x2c) { // ,
