@@ -102,7 +102,8 @@ function checkDocument (root: unknown, lineCounter: LineCounter, limits: YamlLim
       if (limits !== undefined && nodes > limits.maxNodes) throw new YamlInputError(`aliases expand the document beyond ${limits.maxNodes} values`, null, null)
       continue
     }
-    if (limits !== undefined && ++nodes > limits.maxNodes) throw new YamlLimitError(`YAML has more than ${limits.maxNodes} values`, 'nodes')
+    nodes += 1
+    if (limits !== undefined && nodes > limits.maxNodes) throw new YamlLimitError(`YAML has more than ${limits.maxNodes} values`, 'nodes')
     if (!isMap(node) && !isSeq(node)) continue
     if (limits !== undefined && depth > limits.maxDepth) throw new YamlLimitError(`YAML is nested deeper than ${limits.maxDepth} levels`, 'depth')
     if (node.anchor !== undefined) stack.push({ anchorEnd: node.anchor, nodesBefore: nodes - 1 })
@@ -114,7 +115,8 @@ function checkDocument (root: unknown, lineCounter: LineCounter, limits: YamlLim
         const key = String(pair.key.value)
         if (seen.has(key)) {
           const pos = lineCounter.linePos(pair.key.range?.[0] ?? 0)
-          throw new YamlInputError(`Map keys must be unique; "${key}" is repeated`, pos.line, pos.col)
+          const shown = key.length > 64 ? `${key.slice(0, 64)}...` : key
+          throw new YamlInputError(`Map keys must be unique; "${shown}" is repeated`, pos.line, pos.col)
         }
         seen.add(key)
       }
