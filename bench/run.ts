@@ -26,6 +26,7 @@ import {
 } from './lib.js'
 import { BUCKET_MS, type LoadItem, type LoadJob, type LoadMessage, type LoadResult, type ParentMessage } from './load.js'
 import type { RssJob, RssResult } from './rss.js'
+import { HOSTILE_BODY_TARGET_MS, measureHostileBodies, type HostileBodyResult } from './hostile-bodies.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const DURATION = Number(process.env.BENCH_DURATION ?? '10')
@@ -517,7 +518,16 @@ async function main (): Promise<void> {
     }
   }
 
+  log('\nhostile bodies: the worst 1 MiB JSON / 256 KiB YAML we could construct (bench/hostile-bodies.ts) ...')
+  const hostileBodies: HostileBodyResult = await measureHostileBodies(log)
+  log(`   worst body: ${hostileBodies.worstParseCpuMs} ms CPU to parse (median; slowest run ${hostileBodies.worstParseCpuMaxMs} ms); longest event-loop stall over HTTP ${hostileBodies.worstLoopStallMs} ms; ` +
+    `server's nodejs_eventloop_lag_max_seconds up to ${hostileBodies.metricLagMaxMs} ms`)
+  for (const row of hostileBodies.rows) {
+    if (row.unauthenticated.status !== 401) failures.push(`hostile body ${row.type} ${row.body}: ${row.unauthenticated.status} without a token, expected 401`)
+  }
+
   const all: Verdict[] = runs.flatMap(verdicts)
+  all.push({ target: `worst hostile body parses in <= ${HOSTILE_BODY_TARGET_MS} ms CPU`, value: `${hostileBodies.worstParseCpuMs} ms`, pass: hostileBodies.worstParseCpuMs <= HOSTILE_BODY_TARGET_MS })
   for (const [driver, r] of Object.entries(rss)) all.push({ target: `[${driver}] RSS with ${RSS_CHANNELS} x ${RSS_RELEASES} <= ${TARGETS.rssMb} MB`, value: `${r.rssMb} MB`, pass: r.rssMb <= TARGETS.rssMb })
   if (replica !== null) all.push({ target: `[postgres] replica serves a promotion within ${TARGETS.replicaMs} ms`, value: `max ${replica.maxMs} ms`, pass: replica.maxMs <= TARGETS.replicaMs })
 
@@ -534,6 +544,7 @@ async function main (): Promise<void> {
     runs,
     replica,
     rss,
+    hostileBodies,
     targets: TARGETS,
     verdicts: all,
     failures,

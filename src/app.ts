@@ -2,7 +2,8 @@
  * chartcast as one fastify plugin: external plugins first, then ours (database, state,
  * auth, metrics, parsers, problems), then the routes. `server.ts` only boots it.
  */
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyReply } from 'fastify'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import type { Duplex } from 'node:stream'
 import rateLimit from '@fastify/rate-limit'
@@ -12,11 +13,13 @@ import { ChartcastError, toProblem } from './errors.js'
 import type { LicenseKey } from './services/license-verifier.js'
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
+import connectionLimitsPlugin from './plugins/connection-limits.js'
 import databasePlugin from './plugins/database.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import problemsPlugin, { sendProblem } from './plugins/problems.js'
 import specStatePlugin from './plugins/spec-state.js'
+import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
 import healthRoutes from './routes/health.js'
@@ -57,9 +60,37 @@ function answerClientError (error: Error & { code?: string }, socket: Duplex): v
   socket.destroy(error)
 }
 
+/** RFC 9112 section 3.2: an HTTP/1.1 request without Host is answered 400. */
+function answerMissingHost (response: ServerResponse): void {
+  const body = JSON.stringify(toProblem(new ChartcastError('MALFORMED_REQUEST', 'an HTTP/1.1 request must carry a Host header (RFC 9112, section 3.2)')))
+  response.writeHead(400, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' })
+  response.end(body)
+}
+
 /** Options that must be fixed when the fastify instance is created. */
-export function fastifyOptions (config: Config): FastifyServerOptions {
+export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
   return {
+    // A stalled request (headers or body) is cut off with 408 (answerClientError), so it cannot
+    // hold a socket and its buffered body for ever. Node checks these deadlines every
+    // connectionsCheckingInterval (30 s by default), so check often enough for the shortest.
+    // (fastify leaves a server from serverFactory as it is, so the factory sets them all.)
+    serverFactory: (handler) => {
+      const server = createServer({
+        requestTimeout: config.requestTimeoutMs,
+        headersTimeout: config.headersTimeoutMs,
+        keepAliveTimeout: config.keepAliveTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 4)),
+        // Node would answer a missing Host with an empty 400; this handler answers a problem.
+        requireHostHeader: false
+      }, (request, response) => {
+        if (request.headers.host === undefined && request.httpVersion === '1.1') answerMissingHost(response)
+        else handler(request, response)
+      })
+      return server
+    },
+    // Idle keep-alive connections close at once on close(); stalled ones are closed by
+    // src/plugins/connection-limits.ts, requests being handled are let finish.
+    forceCloseConnections: 'idle',
     logger: {
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', 'license'], censor: '[redacted]' }
@@ -93,9 +124,12 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   })
 
   await fastify.register(problemsPlugin)
+  const { maxConnections, maxConnectionsPerAddress, trustProxy } = opts.config
+  await fastify.register(connectionLimitsPlugin, { maxConnections, maxConnectionsPerAddress, trustProxy })
+  await fastify.register(unmatchedRoutesPlugin)
   // Before any route, so it collects them all; after problems, so /docs errors are problem documents too.
   await fastify.register(openapiPlugin)
-  await fastify.register(bodyParsers)
+  await fastify.register(bodyParsers, { bodyLimitBytes: opts.config.bodyLimitBytes })
   await fastify.register(metricsPlugin)
   await fastify.register(databasePlugin, { config: opts.config, ...(opts.database !== undefined && { database: opts.database }) })
   await fastify.register(specStatePlugin, {

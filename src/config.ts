@@ -37,6 +37,16 @@ export interface Config {
   trustProxy: boolean
   /** NODE_ENV=production: no development keys; the server refuses to start without real ones. */
   production: boolean
+  /** Time to receive a whole request, headers and body (Node's requestTimeout); over it: 408. */
+  requestTimeoutMs: number
+  /** Time to receive the request headers (Node's headersTimeout); at most requestTimeoutMs. */
+  headersTimeoutMs: number
+  /** How long an idle keep-alive connection is kept open. */
+  keepAliveTimeoutMs: number
+  /** Open connections in all (0: no cap); past it, new connections are closed at once. */
+  maxConnections: number
+  /** Open connections per client address (0: no cap); see src/plugins/connection-limits.ts for TRUST_PROXY. */
+  maxConnectionsPerAddress: number
 }
 
 export class ConfigError extends Error {
@@ -75,6 +85,13 @@ function bool (env: Env, key: string, fallback: boolean): boolean {
   throw new ConfigError(`${key} must be true or false, got "${raw}"`)
 }
 
+function duration (env: Env, key: string, fallback: string, minMs: number): number {
+  const raw = text(env, key) ?? fallback
+  const ms = parseDuration(raw)
+  if (ms === null || ms < minMs) throw new ConfigError(`${key} must be a duration of at least ${minMs} ms (e.g. 30s), got "${raw}"`)
+  return ms
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL')
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -94,6 +111,9 @@ export function loadConfig (env: Env = process.env): Config {
   const windowText = text(env, 'RATE_LIMIT_WINDOW') ?? '1m'
   const rateLimitWindowMs = parseDuration(windowText)
   if (rateLimitWindowMs === null || rateLimitWindowMs < 1000) throw new ConfigError(`RATE_LIMIT_WINDOW must be a duration of at least 1s, got "${windowText}"`)
+  const requestTimeoutMs = duration(env, 'REQUEST_TIMEOUT', '30s', 100)
+  const headersTimeoutMs = duration(env, 'HEADERS_TIMEOUT', requestTimeoutMs < 10_000 ? `${requestTimeoutMs}ms` : '10s', 100)
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT (the headers are part of the request)')
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -114,7 +134,12 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitWindowMs,
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     trustProxy: bool(env, 'TRUST_PROXY', false),
-    production: text(env, 'NODE_ENV') === 'production'
+    production: text(env, 'NODE_ENV') === 'production',
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: duration(env, 'KEEP_ALIVE_TIMEOUT', '72s', 100),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 10_000, 0, 10_000_000),
+    maxConnectionsPerAddress: integer(env, 'MAX_CONNECTIONS_PER_ADDRESS', 100, 0, 10_000_000)
   }
 }
 

@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   CHANNEL_MANAGED_BY_FILE: { status: 409, title: 'Channel is defined by a channel file' },
   REVOCATION_ALREADY_LIFTED: { status: 409, title: 'Revocation has already been lifted' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  BODY_TOO_COMPLEX: { status: 413, title: 'Request body has too many values' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   VERSION_NOT_ACCEPTED: { status: 422, title: 'Version not accepted by channel' },

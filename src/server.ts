@@ -11,6 +11,9 @@ import { loadLicenseKeys } from './services/license-verifier.js'
 import { formatDuration } from './domain/duration.js'
 import { issuePublisherToken } from './token-tools.js'
 
+/** How long close-with-grace lets shutdown take before it exits the process regardless. */
+const SHUTDOWN_GRACE_MS = 10_000
+
 export async function startServer (config: Config): Promise<FastifyInstance> {
   const missing = missingProductionKeys(config)
   if (config.production && missing.length > 0) {
@@ -43,10 +46,18 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
     ].join('\n') + '\n')
   }
 
-  closeWithGrace({ delay: 10_000, logger: fastify.log }, async ({ signal, err }) => {
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS, logger: fastify.log }, async ({ signal, err }) => {
     if (err !== undefined) fastify.log.error({ err: { type: err.name } }, 'shutting down after an error')
     else fastify.log.info({ signal }, 'shutting down')
-    await fastify.close()
+    // close() drops idle and stalled connections at once and lets requests being handled finish;
+    // if some still run at half the grace period, their connections are cut, so close() goes on
+    // to close the database before close-with-grace gives up and exits.
+    const cutOff = setTimeout(() => { fastify.server.closeAllConnections() }, SHUTDOWN_GRACE_MS / 2)
+    try {
+      await fastify.close()
+    } finally {
+      clearTimeout(cutOff)
+    }
   })
 
   await fastify.listen({ port: config.port, host: config.host })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildTestServer } from './helpers/server.js'
+import { portOf, rawRequest } from './helpers/raw-http.js'
 
 t.test('headers over 16 kB (a 100 kB token) get a 431 problem over real HTTP, not fastify\'s plain JSON', async (t) => {
   const s = await buildTestServer(t)
@@ -31,4 +32,16 @@ t.test('request log lines: one per request at debug, none below; never a license
   const q = await buildTestServer(t, { logLevel: 'info', logStream: { write: (line) => quiet.push(line) } })
   await q.app.inject({ url: '/livez' })
   t.notOk(quiet.some((l) => l.includes('request completed')), 'at info no per-request line')
+})
+
+t.test('an HTTP/1.1 request without a Host header gets a 400 problem over a raw socket, not an empty 400', async (t) => {
+  const s = await buildTestServer(t)
+  const port = portOf(await s.listen())
+  const res = await rawRequest(port, 'GET /livez HTTP/1.1\r\n\r\n', true)
+  t.equal(res.status, 400)
+  t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.json(), { code: 'MALFORMED_REQUEST', status: 400, detail: /Host/ })
+  t.ok(res.closed)
+  const http10 = await rawRequest(port, 'GET /livez HTTP/1.0\r\n\r\n', true)
+  t.equal(http10.status, 200, 'HTTP/1.0 needs no Host')
 })

@@ -23,8 +23,18 @@ t.test('defaults: what a fresh clone runs with', async (t) => {
     rateLimitLicenseFailures: 0,
     rateLimitWindowMs: 60_000,
     bodyLimitBytes: 1_048_576,
-    trustProxy: false
+    trustProxy: false,
+    requestTimeoutMs: 30_000,
+    headersTimeoutMs: 10_000,
+    keepAliveTimeoutMs: 72_000,
+    maxConnections: 10_000,
+    maxConnectionsPerAddress: 100
   })
+})
+
+t.test('timeouts are durations; the headers timeout follows a short request timeout', async (t) => {
+  t.match(loadConfig({ REQUEST_TIMEOUT: '2m', HEADERS_TIMEOUT: '5s', KEEP_ALIVE_TIMEOUT: '5s' }), { requestTimeoutMs: 120_000, headersTimeoutMs: 5_000, keepAliveTimeoutMs: 5_000 })
+  t.match(loadConfig({ REQUEST_TIMEOUT: '2s' }), { requestTimeoutMs: 2_000, headersTimeoutMs: 2_000 })
 })
 
 t.test('values are parsed and trimmed; blank means unset', async (t) => {
@@ -70,7 +80,11 @@ t.test('bad values stop the server with a message naming the variable', async (t
     [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY must be true or false/],
     [{ PUBLISHER_TOKEN_MAX_LIFETIME: 'forever' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration/],
     [{ PUBLISHER_TOKEN_MAX_LIFETIME: '30s' }, /PUBLISHER_TOKEN_MAX_LIFETIME .*at least 1m/],
-    [{ PUBLISHER_TOKEN_MAX_LIFETIME: '1h500ms' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds/]
+    [{ PUBLISHER_TOKEN_MAX_LIFETIME: '1h500ms' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds/],
+    [{ REQUEST_TIMEOUT: '30' }, /REQUEST_TIMEOUT must be a duration/],
+    [{ REQUEST_TIMEOUT: '10ms' }, /REQUEST_TIMEOUT must be a duration of at least 100 ms/],
+    [{ REQUEST_TIMEOUT: '5s', HEADERS_TIMEOUT: '10s' }, /HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT/],
+    [{ MAX_CONNECTIONS: 'many' }, /MAX_CONNECTIONS must be a whole number/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))

@@ -5,7 +5,7 @@
  * no `<<` merge keys, duplicate keys refused, every warning treated as an error, and alias
  * expansion capped so a "billion laughs" document fails fast instead of eating memory.
  */
-import { LineCounter, parseDocument } from 'yaml'
+import { isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument } from 'yaml'
 import { isPlainObject } from './values.js'
 
 export class YamlInputError extends Error {
@@ -15,10 +15,34 @@ export class YamlInputError extends Error {
   }
 }
 
+/** A document over one of the optional limits of parseUntrustedYaml. */
+export class YamlLimitError extends YamlInputError {
+  constructor (message: string, readonly limit: 'tokens' | 'nodes' | 'depth') {
+    super(message, null, null)
+    this.name = 'YamlLimitError'
+  }
+}
+
+/** Bounds for YAML from the network; files on disk are parsed without them. */
+export interface YamlLimits {
+  /** Lexical tokens, counted before the document is built (parsing costs per token). */
+  maxTokens: number
+  /** Values in the document, an alias counting as the values it copies. */
+  maxNodes: number
+  maxDepth: number
+}
+
 /** Hand-written values use a few anchors at most; this cap is far above that and far below a bomb. */
 const MAX_ALIAS_COUNT = 50
 
-export function parseUntrustedYaml (text: string): unknown {
+export function parseUntrustedYaml (text: string, limits?: YamlLimits): unknown {
+  if (limits !== undefined) {
+    // The lexer alone is several times cheaper than building the document, and stops here at the limit.
+    let tokens = 0
+    for (const _token of new Lexer().lex(text)) {
+      if (++tokens > limits.maxTokens) throw new YamlLimitError(`YAML has more than ${limits.maxTokens} tokens; send large bodies as JSON`, 'tokens')
+    }
+  }
   // With prettyErrors off, errors carry no line; the LineCounter turns their offset into one.
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {
@@ -28,7 +52,9 @@ export function parseUntrustedYaml (text: string): unknown {
     customTags: [],
     resolveKnownTags: false,
     merge: false,
-    uniqueKeys: true,
+    // The library's own duplicate check compares each key with every earlier one (quadratic:
+    // 20,000 keys took seconds); checkDocument below does it with one Set per map.
+    uniqueKeys: false,
     stringKeys: true,
     strict: true,
     prettyErrors: false
@@ -38,6 +64,7 @@ export function parseUntrustedYaml (text: string): unknown {
     const pos = lineCounter.linePos(problem.pos[0])
     throw new YamlInputError(problem.message.split('\n')[0] ?? problem.message, pos.line, pos.col)
   }
+  checkDocument(doc.contents, lineCounter, limits)
   let data: unknown
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
@@ -48,6 +75,56 @@ export function parseUntrustedYaml (text: string): unknown {
   const notJson = findNonJsonValue(data, [])
   if (notJson !== null) throw new YamlInputError(`the value at "${notJson}" is not plain data (JSON has no infinity or NaN)`, null, null)
   return data
+}
+
+type Frame = { node: unknown, depth: number } | { anchorEnd: string, nodesBefore: number }
+
+/**
+ * One iterative walk over the composed document, in document order: duplicate keys (the
+ * second occurrence is reported), and with limits the value count (an alias counts as the
+ * values of its anchor, so a few aliases of a large anchor cannot multiply the result) and
+ * depth, all before toJS builds anything.
+ */
+function checkDocument (root: unknown, lineCounter: LineCounter, limits: YamlLimits | undefined): void {
+  const stack: Frame[] = [{ node: root, depth: 1 }]
+  const anchorSizes = new Map<string, number>()
+  let nodes = 0
+  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    if ('anchorEnd' in frame) {
+      anchorSizes.set(frame.anchorEnd, nodes - frame.nodesBefore)
+      continue
+    }
+    const { node, depth } = frame
+    if (node === null || node === undefined) continue
+    if (isAlias(node)) {
+      nodes += anchorSizes.get(node.source) ?? 1
+      // Refused as malformed, like the library's own alias-count check: the billion-laughs shape.
+      if (limits !== undefined && nodes > limits.maxNodes) throw new YamlInputError(`aliases expand the document beyond ${limits.maxNodes} values`, null, null)
+      continue
+    }
+    nodes += 1
+    if (limits !== undefined && nodes > limits.maxNodes) throw new YamlLimitError(`YAML has more than ${limits.maxNodes} values`, 'nodes')
+    if (!isMap(node) && !isSeq(node)) continue
+    if (limits !== undefined && depth > limits.maxDepth) throw new YamlLimitError(`YAML is nested deeper than ${limits.maxDepth} levels`, 'depth')
+    if (node.anchor !== undefined) stack.push({ anchorEnd: node.anchor, nodesBefore: nodes - 1 })
+    if (isMap(node)) {
+      const seen = new Set<string>()
+      for (const pair of node.items) {
+        // stringKeys has already refused any key that is not a string scalar.
+        if (!isScalar(pair.key)) continue
+        const key = String(pair.key.value)
+        if (seen.has(key)) {
+          const pos = lineCounter.linePos(pair.key.range?.[0] ?? 0)
+          const shown = key.length > 64 ? `${key.slice(0, 64)}...` : key
+          throw new YamlInputError(`Map keys must be unique; "${shown}" is repeated`, pos.line, pos.col)
+        }
+        seen.add(key)
+      }
+      for (let i = node.items.length - 1; i >= 0; i--) stack.push({ node: node.items[i]!.value, depth: depth + 1 })
+    } else {
+      for (let i = node.items.length - 1; i >= 0; i--) stack.push({ node: node.items[i], depth: depth + 1 })
+    }
+  }
 }
 
 export function describeYamlError (error: YamlInputError): string {

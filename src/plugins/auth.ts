@@ -2,6 +2,9 @@
  * Publisher authentication: HS256 bearer tokens signed with AUTH_SECRET carrying `sub`, `role`,
  * `exp` and `jti` (src/domain/publisher-token.ts). Roles are ordered reader < publisher < admin;
  * a route names the least it needs.
+ *
+ * The guard runs as the route's `onRequest` hook, before fastify reads or parses a body: an
+ * unauthenticated write is answered 401 at the cost of one header check, whatever it sends.
  */
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
@@ -20,6 +23,7 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** An `onRequest` hook: 401 without a valid publisher token, 403 when its role is below `role`. */
     requireRole: (role: Role) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
 }
@@ -44,6 +48,16 @@ export async function authenticatePublisher (request: FastifyRequest, policy: Pu
   return check.claims
 }
 
+/**
+ * A refusal sent before the body was read leaves that body on the socket. Closing the
+ * connection afterwards means Node does not read (and discard) the rest of it to keep the
+ * connection alive, so a client cannot hold the socket by sending it slowly.
+ */
+function closeIfBodyPending (request: FastifyRequest, reply: FastifyReply): void {
+  const length = request.headers['content-length']
+  if (request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) reply.header('connection', 'close')
+}
+
 export default fp<{ secret: string, maxTokenLifetimeSeconds: number }>(async (fastify, opts) => {
   await fastify.register(fastifyJwt, {
     secret: opts.secret,
@@ -52,14 +66,19 @@ export default fp<{ secret: string, maxTokenLifetimeSeconds: number }>(async (fa
   })
   const policy: PublisherTokenPolicy = { maxLifetimeSeconds: opts.maxTokenLifetimeSeconds }
 
-  fastify.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
-    const header = request.headers.authorization
-    if (header === undefined || !/^Bearer\s+\S+$/i.test(header)) {
-      throw new ChartcastError('UNAUTHORIZED', 'send a publisher token as "Authorization: Bearer <token>"', BEARER_CHALLENGE)
-    }
-    const user = await authenticatePublisher(request, policy, fastify.publisherTokenRevocations.jtis)
-    if (ROLES.indexOf(user.role) < ROLES.indexOf(role)) {
-      throw new ChartcastError('FORBIDDEN', `this needs the ${role} role; the token has ${user.role}`)
+  fastify.decorate('requireRole', (role: Role) => async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      const header = request.headers.authorization
+      if (header === undefined || !/^Bearer\s+\S+$/i.test(header)) {
+        throw new ChartcastError('UNAUTHORIZED', 'send a publisher token as "Authorization: Bearer <token>"', BEARER_CHALLENGE)
+      }
+      const user = await authenticatePublisher(request, policy, fastify.publisherTokenRevocations.jtis)
+      if (ROLES.indexOf(user.role) < ROLES.indexOf(role)) {
+        throw new ChartcastError('FORBIDDEN', `this needs the ${role} role; the token has ${user.role}`)
+      }
+    } catch (error) {
+      closeIfBodyPending(request, reply)
+      throw error
     }
   })
 }, { name: 'chartcast-auth', dependencies: ['chartcast-spec-state'] })

@@ -60,7 +60,7 @@ function fromFastifyError (error: FastifyError, routeSchema?: FastifySchema): Ch
   if (error.validation !== undefined) return new ChartcastError('VALIDATION_FAILED', describeValidationError(error, routeSchema))
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ChartcastError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit')
+      return new ChartcastError('PAYLOAD_TOO_LARGE', 'request body is larger than the configured limit (BODY_LIMIT; YAML bodies at most 256 KiB)')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ChartcastError('UNSUPPORTED_MEDIA_TYPE', 'send application/json or application/yaml')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -96,9 +96,5 @@ export default fp(async (fastify) => {
     if (problemError.status === 401 && headers['www-authenticate'] === undefined) headers['www-authenticate'] = 'Bearer realm="chartcast"'
     if (problemError.code === 'RATE_LIMITED' && reply.getHeader('retry-after') === undefined) headers['retry-after'] = '60'
     return sendProblem(reply, problemError, headers)
-  })
-
-  fastify.setNotFoundHandler((request, reply) => {
-    return sendProblem(reply, new ChartcastError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`))
   })
 }, { name: 'chartcast-problems' })

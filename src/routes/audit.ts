@@ -9,7 +9,7 @@ const MAX_PAGE = 500
 
 const auditRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.get('/audit', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Who did what, when, to what; newest first. Page with ?before=<nextBefore>.',

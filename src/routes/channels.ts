@@ -29,8 +29,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }
 
   fastify.put('/channels/:name', {
+    onRequest: fastify.requireRole('admin'),
     preValidation: refuseUnstorableText,
-    preHandler: fastify.requireRole('admin'),
     config: { rateLimit },
     schema: {
       summary: 'Create or update a channel (409 CHANNEL_MANAGED_BY_FILE when a channel file defines it)',
@@ -57,7 +57,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/channels', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit },
     schema: {
       summary: 'All channels with their current head',
@@ -71,7 +71,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/channels/:name', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit },
     schema: {
       summary: 'A channel: settings, head and the releases currently in it',
@@ -92,8 +92,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.post('/channels/:name/releases', {
+    onRequest: fastify.requireRole('publisher'),
     preValidation: refuseUnstorableText,
-    preHandler: fastify.requireRole('publisher'),
     config: { rateLimit },
     schema: {
       summary: 'Promote a published release into the channel',
@@ -115,8 +115,8 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.delete('/channels/:name/releases/:version', {
+    onRequest: fastify.requireRole('publisher'),
     preValidation: refuseUnstorableText,
-    preHandler: fastify.requireRole('publisher'),
     config: { rateLimit },
     schema: {
       summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once',
@@ -138,7 +138,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/channels/:name/releases', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit },
     schema: {
       summary: 'Promotion and withdrawal history, newest first',

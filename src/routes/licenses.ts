@@ -16,8 +16,8 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }
 
   fastify.post('/licenses/revocations', {
+    onRequest: fastify.requireRole('admin'),
     preValidation: refuseUnstorableText,
-    preHandler: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Revoke a license by jti, or every license of a deployment by sub; effective on the next pull',
@@ -35,7 +35,7 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/licenses/revocations', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'All revocations, newest first',
@@ -45,7 +45,7 @@ const licensesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }, async () => ({ revocations: (await fastify.store.listRevocationsWithLifts()).map(({ revocation, lift }) => presentRevocation(revocation, lift)) }))
 
   fastify.post('/licenses/revocations/:id/lift', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     preValidation: refuseUnstorableText,
     config: { rateLimit: opts.apiRateLimit },
     schema: {

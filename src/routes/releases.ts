@@ -11,8 +11,8 @@ const MAX_RELEASES_PAGE = 1000
 
 const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.post('/releases', {
+    onRequest: fastify.requireRole('publisher'),
     preValidation: refuseUnstorableText,
-    preHandler: fastify.requireRole('publisher'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Publish an immutable release (JSON or application/yaml body)',
@@ -40,7 +40,7 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/releases', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Releases, highest version first, a page at a time. Page with ?before=<nextBefore>.',
@@ -57,7 +57,7 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   })
 
   fastify.get('/releases/:version', {
-    preHandler: fastify.requireRole('reader'),
+    onRequest: fastify.requireRole('reader'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'One release',

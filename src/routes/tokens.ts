@@ -7,7 +7,7 @@ import { presentTokenRevocation } from './present.js'
 
 const tokensRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
   fastify.post('/tokens/revocations', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     preValidation: refuseUnstorableText,
     config: { rateLimit: opts.apiRateLimit },
     schema: {
@@ -26,7 +26,7 @@ const tokensRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> 
   })
 
   fastify.get('/tokens/revocations', {
-    preHandler: fastify.requireRole('admin'),
+    onRequest: fastify.requireRole('admin'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'All publisher token revocations, newest first',

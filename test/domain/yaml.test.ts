@@ -1,5 +1,5 @@
 import t from 'tap'
-import { describeYamlError, parseUntrustedYaml, YamlInputError } from '../../src/domain/yaml.js'
+import { describeYamlError, parseUntrustedYaml, YamlInputError, YamlLimitError } from '../../src/domain/yaml.js'
 
 t.test('plain YAML maps, lists and scalars parse to JSON values', async (t) => {
   t.same(parseUntrustedYaml('a: 1\nb: [x, y]\nc:\n  d: true\n  e: null\n'), { a: 1, b: ['x', 'y'], c: { d: true, e: null } })
@@ -60,4 +60,53 @@ t.test('non-string keys are refused', async (t) => {
 
 t.test('describeYamlError without a position is the bare message', async (t) => {
   t.equal(describeYamlError(new YamlInputError('boom', null, null)), 'boom')
+})
+
+t.test('duplicate keys are found in nested and flow maps, at the second key', async (t) => {
+  const nested = t.throws(() => parseUntrustedYaml('a:\n  b: 1\n  c: 2\n  b: 3\n')) as YamlInputError
+  t.equal(nested.line, 4)
+  t.equal(nested.column, 3)
+  t.match(nested.message, /"b" is repeated/)
+  const flow = t.throws(() => parseUntrustedYaml('list:\n  - {x: 1, y: 2, x: 3}\n')) as YamlInputError
+  t.equal(flow.line, 2)
+  t.ok(flow instanceof YamlInputError)
+})
+
+t.test('keys that are equal as strings are duplicates however they are quoted', async (t) => {
+  t.throws(() => parseUntrustedYaml('1: a\n"1": b\n'), YamlInputError)
+  t.throws(() => parseUntrustedYaml("k: a\n'k': b\n"), YamlInputError)
+})
+
+t.test('the same key in different maps is not a duplicate', async (t) => {
+  t.same(parseUntrustedYaml('a: {x: 1}\nb: {x: 2}\nc: [{x: 3}, {x: 4}]\n'), { a: { x: 1 }, b: { x: 2 }, c: [{ x: 3 }, { x: 4 }] })
+})
+
+t.test('a map of 20,000 distinct keys parses, and one repeated at the end is found', async (t) => {
+  const keys = Array.from({ length: 20_000 }, (_, i) => `k${i}: ${i}`).join('\n')
+  t.equal(Object.keys(parseUntrustedYaml(keys + '\n') as object).length, 20_000)
+  const error = t.throws(() => parseUntrustedYaml(keys + '\nk0: again\n')) as YamlInputError
+  t.equal(error.line, 20_001)
+})
+
+t.test('with limits, too many tokens, values or levels throw YamlLimitError naming the limit', async (t) => {
+  const limits = { maxTokens: 100, maxNodes: 10, maxDepth: 3 }
+  const cases: Array<[string, string]> = [
+    ['#\n'.repeat(60), 'tokens'],
+    ['[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n', 'nodes'],
+    ['a: {b: {c: {d: 1}}}\n', 'depth']
+  ]
+  for (const [text, limit] of cases) {
+    const error = t.throws(() => parseUntrustedYaml(text, limits)) as YamlLimitError
+    t.ok(error instanceof YamlLimitError, limit)
+    t.equal(error.limit, limit)
+  }
+  t.same(parseUntrustedYaml('a: {b: 1}\n', limits), { a: { b: 1 } }, 'within every limit')
+  t.same(parseUntrustedYaml('#\n'.repeat(60) + 'a: 1\n'), { a: 1 }, 'no limits without the argument')
+})
+
+t.test('an alias counts as the values of its anchor', async (t) => {
+  const limits = { maxTokens: 1000, maxNodes: 20, maxDepth: 10 }
+  const anchor = 'base: &b [1, 2, 3, 4, 5, 6, 7, 8]\n'
+  t.same(parseUntrustedYaml(anchor + 'copy: *b\n', limits), { base: [1, 2, 3, 4, 5, 6, 7, 8], copy: [1, 2, 3, 4, 5, 6, 7, 8] })
+  t.throws(() => parseUntrustedYaml(anchor + 'copy: *b\nagain: *b\n', limits), YamlInputError)
 })
