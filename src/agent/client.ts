@@ -1,4 +1,5 @@
 import { parseDuration } from '../domain/duration.js'
+import { checkVersion } from '../domain/release.js'
 import { isPlainObject } from '../domain/values.js'
 import { errorMessage } from './errors.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
@@ -19,7 +20,43 @@ export type FetchResult =
 export interface SpecRequest {
   license: string
   etag?: string
+  /** Release version running now, sent as `Chartcast-Applied`; omitted for a fresh install. */
+  applied?: string
   signal?: AbortSignal
+}
+
+/** Body of `POST {server}/channels/{name}/reports`: what became of one apply attempt. */
+export interface ApplyReport {
+  version: string
+  outcome: 'applied' | 'failed' | 'skipped'
+  /** Why (failed: helm's error text; skipped: the reason); at most REPORT_DETAIL_MAX characters, never values. */
+  detail?: string
+  /** Digest of the desired state the report is about. */
+  digest?: string
+}
+
+/** The server's limit on `detail`. */
+export const REPORT_DETAIL_MAX = 4096
+
+/** Outcome of one report request, classified for the report queue. */
+export type ReportResult =
+  | { kind: 'accepted' }
+  /** 401/403: the license was refused; a renewed license may be accepted later. */
+  | { kind: 'refused', status: number, code: string }
+  /** 400/404 and other 4xx: sending the same report again cannot succeed. */
+  | { kind: 'rejected', status: number, code: string, detail?: string }
+  /** Network error, timeout, 429, 5xx. */
+  | { kind: 'unavailable', reason: string, status?: number, code?: string, retryAfterMs?: number }
+
+export interface ReportRequest {
+  license: string
+  report: ApplyReport
+  signal?: AbortSignal
+}
+
+/** What the report queue needs of a client; SpecClient is the real one. */
+export interface ReportSender {
+  sendReport (req: ReportRequest): Promise<ReportResult>
 }
 
 export interface SpecClientOptions {
@@ -32,9 +69,10 @@ export interface SpecClientOptions {
   now?: () => number
 }
 
-/** Client for `GET {server}/channels/{name}/spec`. */
-export class SpecClient {
+/** Client for a channel's agent endpoints: `GET {server}/channels/{name}/spec` and `POST .../reports`. */
+export class SpecClient implements ReportSender {
   readonly url: string
+  readonly reportsUrl: string
   private readonly fetchFn: FetchLike
   private readonly timeoutMs: number
   private readonly now: () => number
@@ -45,6 +83,7 @@ export class SpecClient {
     const url = new URL(`channels/${encodeURIComponent(opts.channel)}/spec`, base)
     if (opts.pin !== undefined) url.searchParams.set('version', opts.pin)
     this.url = url.toString()
+    this.reportsUrl = new URL(`channels/${encodeURIComponent(opts.channel)}/reports`, base).toString()
     this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init))
     this.timeoutMs = opts.timeoutMs ?? 30_000
     this.now = opts.now ?? Date.now
@@ -53,6 +92,9 @@ export class SpecClient {
   async fetchSpec (req: SpecRequest): Promise<FetchResult> {
     const headers: Record<string, string> = { authorization: `Bearer ${req.license}`, accept: 'application/json' }
     if (req.etag !== undefined) headers['if-none-match'] = req.etag
+    // The server answers 400 to anything but a strict semver; an unorderable version (say from
+    // an earlier --from-file run) is better left unsaid than a pull that always fails.
+    if (req.applied !== undefined && isStrictVersion(req.applied)) headers['chartcast-applied'] = req.applied
     const timeout = AbortSignal.timeout(this.timeoutMs)
     const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
 
@@ -88,6 +130,38 @@ export class SpecClient {
       return { kind: 'unavailable', reason: `server answered ${res.status} ${code}`, status: res.status, code, retryAfterMs }
     }
     return { kind: 'rejected', status: res.status, code, detail: problem.detail }
+  }
+
+  async sendReport (req: ReportRequest): Promise<ReportResult> {
+    const headers = { authorization: `Bearer ${req.license}`, 'content-type': 'application/json', accept: 'application/json' }
+    const timeout = AbortSignal.timeout(this.timeoutMs)
+    const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout])
+    let res: Response
+    let body: string
+    try {
+      res = await this.fetchFn(this.reportsUrl, { method: 'POST', headers, body: JSON.stringify(req.report), signal, redirect: 'error' })
+      body = await res.text()
+    } catch (err) {
+      return { kind: 'unavailable', reason: describeNetworkError(err) }
+    }
+    if (res.status === 202 || res.status === 200 || res.status === 204) return { kind: 'accepted' }
+    const problem = parseProblem(body)
+    const code = problem.code ?? `HTTP_${res.status}`
+    if (res.status === 401 || res.status === 403) return { kind: 'refused', status: res.status, code }
+    if (res.status === 429 || res.status >= 500 || res.status < 400) {
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.now())
+      return { kind: 'unavailable', reason: `server answered ${res.status} ${code}`, status: res.status, code, retryAfterMs }
+    }
+    return { kind: 'rejected', status: res.status, code, detail: problem.detail }
+  }
+}
+
+function isStrictVersion (version: string): boolean {
+  try {
+    checkVersion(version)
+    return true
+  } catch {
+    return false
   }
 }
 

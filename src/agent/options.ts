@@ -23,6 +23,8 @@ export interface AgentOptions {
   allowDowngrade: boolean
   /** Ask the server for this release version instead of the channel head. */
   pinVersion?: string
+  /** Post a report to the server after every apply attempt (off with --no-report). */
+  report: boolean
   helmBin: string
   helmTimeoutMs: number
   logLevel: string
@@ -45,6 +47,8 @@ export interface AgentFlags {
   fromFile?: string
   allowDowngrade?: boolean
   pinVersion?: string
+  /** True for `--no-report` (commander hands that over as `report: false`; see src/cli/agent.ts). */
+  noReport?: boolean
   logLevel?: string
 }
 
@@ -67,6 +71,7 @@ export const ENV_VARS: Record<keyof AgentFlags, string> = {
   fromFile: 'CHARTCAST_FROM_FILE',
   allowDowngrade: 'CHARTCAST_ALLOW_DOWNGRADE',
   pinVersion: 'CHARTCAST_PIN_VERSION',
+  noReport: 'CHARTCAST_NO_REPORT',
   logLevel: 'CHARTCAST_LOG_LEVEL'
 }
 
@@ -78,14 +83,16 @@ const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
+type BoolFlag = 'once' | 'allowDowngrade' | 'noReport'
+
 export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env): AgentOptions {
-  const str = (key: Exclude<keyof AgentFlags, 'once' | 'allowDowngrade'>): string | undefined => {
+  const str = (key: Exclude<keyof AgentFlags, BoolFlag>): string | undefined => {
     const flag = flags[key]
     if (flag !== undefined && flag !== '') return flag
     const fromEnv = env[ENV_VARS[key]]
     return fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined
   }
-  const bool = (key: 'once' | 'allowDowngrade'): boolean => {
+  const bool = (key: BoolFlag): boolean => {
     if (flags[key] === true) return true
     const raw = env[ENV_VARS[key]]
     if (raw === undefined || raw === '') return false
@@ -160,6 +167,7 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
     fromFile,
     allowDowngrade: bool('allowDowngrade'),
     pinVersion: str('pinVersion'),
+    report: !bool('noReport'),
     helmBin: env.HELM_BIN !== undefined && env.HELM_BIN !== '' ? env.HELM_BIN : 'helm',
     helmTimeoutMs,
     logLevel

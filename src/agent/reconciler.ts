@@ -6,6 +6,8 @@ import { computeDesired, type DesiredState } from './desired.js'
 import { ApplierUnavailableError, ConfigError, EXIT, errorMessage, type ExitCode } from './errors.js'
 import { readLocalInputs, type InputPaths, type LocalInputs } from './inputs.js'
 import type { Logger } from './logger.js'
+import { describeFailure, secretSpellings } from './redact.js'
+import type { Reporter } from './reporter.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
 import type { AppliedRecord, CachedSpec, StateStore } from './state.js'
 import { abortableSleep, backoffDelay, DEFAULT_INTERVAL_MS, pollDelay, type Random, type Sleep } from './timing.js'
@@ -54,6 +56,8 @@ export interface ReconcilerDeps {
   logger: Logger
   /** Required unless config.fromFile is set. */
   client?: SpecClient
+  /** Sends apply reports to the server; absent with --no-report and --from-file. */
+  reporter?: Reporter
   readInputs?: (paths: InputPaths) => Promise<LocalInputs>
   sleep?: Sleep
   random?: Random
@@ -84,7 +88,8 @@ export function exitCodeFor (report: CycleReport): ExitCode {
 }
 
 type Obtained =
-  | { ok: true, spec: ChannelSpec, serverFailed: boolean, retryAfterMs?: number }
+  /** `serverAnswered`: the server took this poll, so it may take queued reports too. */
+  | { ok: true, spec: ChannelSpec, serverFailed: boolean, serverAnswered?: boolean, retryAfterMs?: number }
   | { ok: false, report: CycleReport }
 
 /**
@@ -169,9 +174,14 @@ export class Reconciler {
     if (!obtained.ok) return obtained.report
     if (signal.aborted) return { outcome: 'stopped', serverFailed: obtained.serverFailed }
 
-    const report = await this.converge(computeDesired(obtained.spec, inputs))
+    const report = await this.converge(computeDesired(obtained.spec, inputs), inputs)
     report.serverFailed = obtained.serverFailed
     if (obtained.retryAfterMs !== undefined) report.retryAfterMs = obtained.retryAfterMs
+    // After the outcome is recorded, and bounded by the reporter's own timeout: a report
+    // never delays or changes an apply. Queued reports ride on the next poll that got through.
+    if (obtained.serverAnswered === true && this.deps.reporter !== undefined) {
+      await this.deps.reporter.deliver(inputs.license as string, signal)
+    }
     return report
   }
 
@@ -192,9 +202,10 @@ export class Reconciler {
     const client = this.deps.client as SpecClient
     const cached = await this.loadCache()
     if (this.serverHintMs === undefined && cached?.pollIntervalMs !== undefined) this.serverHintMs = cached.pollIntervalMs
+    const applied = await this.loadApplied()
 
     // Only offer an ETag when we hold the body it stands for; a 304 must leave us with a spec.
-    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag: cached?.etag, signal })
+    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag: cached?.etag, applied: applied?.version, signal })
     if (signal.aborted) return { ok: false, report: { outcome: 'stopped', serverFailed: false } }
     if ('pollIntervalMs' in result && result.pollIntervalMs !== undefined) this.serverHintMs = result.pollIntervalMs
 
@@ -206,12 +217,12 @@ export class Reconciler {
         if (result.etag !== undefined) entry.etag = result.etag
         if (this.serverHintMs !== undefined) entry.pollIntervalMs = this.serverHintMs
         await this.deps.state.saveSpec(entry)
-        return { ok: true, spec: result.spec, serverFailed: false }
+        return { ok: true, spec: result.spec, serverFailed: false, serverAnswered: true }
       }
       case 'not-modified':
         if (cached !== undefined) {
           this.log.info({ event: 'not-modified', version: cached.spec.version, etag: cached.etag }, `spec not modified (${cached.spec.version})`)
-          return { ok: true, spec: cached.spec, serverFailed: false }
+          return { ok: true, spec: cached.spec, serverFailed: false, serverAnswered: true }
         }
         return this.unavailable({ kind: 'unavailable', reason: 'server answered 304 without a cached spec', status: 304 }, undefined)
       case 'refused':
@@ -260,7 +271,7 @@ export class Reconciler {
     return applied
   }
 
-  private async converge (desired: DesiredState): Promise<CycleReport> {
+  private async converge (desired: DesiredState, inputs: LocalInputs): Promise<CycleReport> {
     const applied = await this.loadApplied()
     const short = desired.digest.slice(0, 12)
     if (applied?.digest === desired.digest) {
@@ -275,6 +286,12 @@ export class Reconciler {
         this.refusedDowngrade = desired.digest
         this.log[level]({ event: 'downgrade-refused', version: desired.version, appliedVersion: applied.version },
           `refusing to move from ${applied.version} down to ${desired.version}; keeping ${applied.version} (use --allow-downgrade to permit)`)
+        this.deps.reporter?.recordSkip({
+          version: desired.version,
+          outcome: 'skipped',
+          detail: `downgrade refused: ${applied.version} is applied and ${desired.version} is lower (--allow-downgrade is not set)`,
+          digest: desired.digest
+        }, 'downgrade-refused')
         return { outcome: 'downgrade-refused', serverFailed: false }
       }
       this.log.warn({ event: 'downgrade-allowed', version: desired.version, appliedVersion: applied.version },
@@ -287,8 +304,11 @@ export class Reconciler {
     try {
       await this.deps.applier.apply(desired, this.target)
     } catch (err) {
-      if (err instanceof ApplierUnavailableError) return this.configError(err)
-      this.log.error({ event: 'apply-failed', version: desired.version, reason: errorMessage(err) }, `apply of ${desired.version} failed: ${errorMessage(err)}`)
+      // Helm and the API server quote values in their errors: what is logged or reported is redacted.
+      const failure = describeFailure(err, secretSpellings(desired.values, inputs.license === undefined ? [] : [inputs.license]))
+      this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'failed', detail: failure.detail, digest: desired.digest })
+      if (err instanceof ApplierUnavailableError) return this.configError(new ApplierUnavailableError(failure.reason))
+      this.log.error({ event: 'apply-failed', version: desired.version, reason: failure.reason }, `apply of ${desired.version} failed: ${failure.reason}`)
       return { outcome: 'apply-failed', serverFailed: false }
     }
     const durationMs = this.now() - started
@@ -302,6 +322,7 @@ export class Reconciler {
       appliedAt: new Date(this.now()).toISOString()
     })
     this.log.info({ event: 'applied', version: desired.version, digest: short, durationMs }, `applied ${desired.version} in ${durationMs}ms`)
+    this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'applied', digest: desired.digest })
     return { outcome: 'applied', serverFailed: false }
   }
 

@@ -6,6 +6,7 @@ import { ConfigError, EXIT, errorMessage } from '../agent/errors.js'
 import { createAgentLogger, type Logger } from '../agent/logger.js'
 import { DEFAULT_HELM_TIMEOUT, DEFAULT_STATE_DIR, ENV_VARS, resolveAgentOptions, type AgentFlags, type AgentOptions } from '../agent/options.js'
 import { exitCodeFor, Reconciler } from '../agent/reconciler.js'
+import { Reporter } from '../agent/reporter.js'
 import { FileStateStore } from '../agent/state.js'
 import type { Random, Sleep } from '../agent/timing.js'
 
@@ -93,9 +94,12 @@ function defineAgentCommand (program: Command, runtime: AgentRuntime, setExit: (
     .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML) from this file instead of a server' + env('fromFile'))
     .option('--allow-downgrade', 'allow moving to a lower release version than the one applied' + env('allowDowngrade'))
     .option('--pin-version <version>', 'follow this release version of the channel instead of its latest' + env('pinVersion'))
+    .option('--no-report', 'do not post a report (applied, failed, skipped) to the server after each apply attempt' + env('noReport'))
     .addOption(new Option('--log-level <level>', 'log level' + env('logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addHelpText('after', HELP_AFTER)
-    .action(async (flags: AgentFlags) => {
+    .action(async ({ report, ...flags }: AgentFlags & { report?: boolean }) => {
+      // commander turns --no-report into report: false (and true when absent, hiding the env var).
+      if (report === false) flags.noReport = true
       setExit(await runAgentFromFlags(flags, runtime))
     })
   if (runtime.writeOut !== undefined || runtime.writeErr !== undefined) {
@@ -124,6 +128,9 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
   const logger = runtime.logger ?? createAgentLogger({ level: options.logLevel })
   const log = logger.child({ release: options.release, namespace: options.namespace, channel: options.channel })
   const state = new FileStateStore(options.stateDir, (message) => log.warn({ event: 'state-warning' }, message))
+  const client = options.fromFile === undefined
+    ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch })
+    : undefined
   const reconciler = new Reconciler({
     release: options.release,
     namespace: options.namespace,
@@ -138,9 +145,8 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     applier: runtime.applier ?? createApplier(options),
     state,
     logger: log,
-    client: options.fromFile === undefined
-      ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch })
-      : undefined,
+    client,
+    reporter: client !== undefined && options.report ? new Reporter({ client, logger: log }) : undefined,
     sleep: runtime.sleep,
     random: runtime.random
   })

@@ -39,6 +39,7 @@ t.test('agent against the real server', async (t) => {
   t.equal(await run(), 0, 'second run')
   t.equal(lastDone(), 'unchanged')
   t.equal(logs.find('not-modified').length, 1, 'the real server answered 304 to the stored ETag')
+  t.equal(logs.find('rejected').length, 0, 'the real server took the Chartcast-Applied header the second run sent')
 
   t.equal((await s.publish('1.1.0', { values: { image: { tag: '1.1.0' } } })).statusCode, 201)
   t.equal((await s.promote('stable', '1.1.0')).statusCode, 201)

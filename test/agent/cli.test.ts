@@ -82,11 +82,31 @@ t.test('exit 3: license refused; exit 4: unreachable without cache; 0 with cache
   t.equal((await helm.calls()).length, 1)
 })
 
+t.test('reports: --once posts them before it exits; --no-report and CHARTCAST_NO_REPORT post none', async (t) => {
+  const { runtime, args, server, helm, wd } = await setup(t)
+  await helm.behave(1, 'Error: UPGRADE FAILED: timed out waiting for the condition')
+  t.equal(await runAgentCli(args(), runtime), 1)
+  t.match(server.reports, [{ version: '1.4.0', outcome: 'failed', detail: /^helm exited with 1: Error: UPGRADE FAILED: timed out/ }])
+  await helm.behave(0)
+  t.equal(await runAgentCli(args(), runtime), 0)
+  t.same(server.reports.map((b) => b.outcome), ['failed', 'applied'])
+  t.equal(server.requests[1]?.applied, undefined, 'nothing applied yet on the second run')
+  t.equal(await runAgentCli(args(), runtime), 0)
+  t.equal(server.requests[2]?.applied, '1.4.0', 'a new process reads the applied version from --state-dir')
+
+  server.publish(makeSpec('1.5.0'))
+  const noReport = await runAgentCli(args('--no-report', '--state-dir', join(wd.dir, 'state-2')), runtime)
+  t.equal(noReport, 0)
+  t.equal(await runAgentCli(args('--state-dir', join(wd.dir, 'state-3')), { ...runtime, env: { ...runtime.env, CHARTCAST_NO_REPORT: 'true' } }), 0)
+  t.equal((await helm.calls()).length, 4, 'both applied')
+  t.equal(server.reportRequests.length, 2, 'neither reported')
+})
+
 t.test('--help lists flags, environment and exit codes', async (t) => {
   const { runtime, out } = await setup(t)
   t.equal(await runAgentCli(['--help'], runtime), 0)
   const help = out.join('')
-  for (const text of ['--server', '--from-file', '--allow-downgrade', 'CHARTCAST_INTERVAL', 'HELM_BIN', 'CHARTCAST_HELM_TIMEOUT', 'Exit codes', '4  server unreachable']) {
+  for (const text of ['--server', '--from-file', '--allow-downgrade', '--no-report', 'CHARTCAST_NO_REPORT', 'CHARTCAST_INTERVAL', 'HELM_BIN', 'CHARTCAST_HELM_TIMEOUT', 'Exit codes', '4  server unreachable']) {
     t.match(help, text)
   }
 })

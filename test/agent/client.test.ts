@@ -91,3 +91,38 @@ t.test('Retry-After parsing', async (t) => {
   t.equal(parseRetryAfter('soon', 0), undefined)
   t.equal(parseRetryAfter('Thu, 01 Jan 1970 00:00:10 GMT', 4000), 6000)
 })
+
+t.test('Chartcast-Applied: sent when given as a strict semver, left out otherwise', async (t) => {
+  const server = await fake(t)
+  server.publish(makeSpec('1.4.0'))
+  const client = new SpecClient({ server: server.url, channel: 'stable' })
+  await client.fetchSpec({ license: 'good-license' })
+  await client.fetchSpec({ license: 'good-license', applied: '1.3.0' })
+  await client.fetchSpec({ license: 'good-license', applied: '2.0.0-rc.1' })
+  await client.fetchSpec({ license: 'good-license', applied: 'v1.3.0' })
+  await client.fetchSpec({ license: 'good-license', applied: '1.3.0+build.5' })
+  t.same(server.requests.map((r) => r.applied), [undefined, '1.3.0', '2.0.0-rc.1', undefined, undefined])
+})
+
+t.test('sendReport: 202 accepted; refusals, rejections and failures classified', async (t) => {
+  const server = await fake(t)
+  const client = new SpecClient({ server: `${server.url}/`, channel: 'stable', now: () => Date.parse('2030-01-01T00:00:00Z') })
+  t.equal(client.reportsUrl, `${server.url}/channels/stable/reports`)
+  const report = { version: '1.4.0', outcome: 'applied' as const, digest: 'ab'.repeat(32) }
+  t.same(await client.sendReport({ license: 'good-license', report }), { kind: 'accepted' })
+  t.same(server.reportRequests[0]?.body, report)
+  t.equal(server.reportRequests[0]?.authorization, 'Bearer good-license')
+  t.match(await client.sendReport({ license: 'wrong', report }), { kind: 'refused', status: 401, code: 'LICENSE_INVALID' })
+  t.match(await client.sendReport({ license: 'good-license', report: { version: '1.4.0', outcome: 'failed', detail: 'x'.repeat(4097) } }), { kind: 'rejected', status: 400, code: 'VALIDATION_FAILED' })
+  t.match(await new SpecClient({ server: server.url, channel: 'nope' }).sendReport({ license: 'good-license', report }), { kind: 'rejected', status: 404, code: 'CHANNEL_NOT_FOUND' })
+  server.reportFailure = { status: 429, code: 'RATE_LIMITED', retryAfter: '9' }
+  t.match(await client.sendReport({ license: 'good-license', report }), { kind: 'unavailable', status: 429, code: 'RATE_LIMITED', retryAfterMs: 9000 })
+  server.reportFailure = { status: 500, code: 'INTERNAL' }
+  t.match(await client.sendReport({ license: 'good-license', report }), { kind: 'unavailable', status: 500 })
+  server.reportFailure = 'drop'
+  t.match(await client.sendReport({ license: 'good-license', report }), { kind: 'unavailable', reason: /network error/ })
+  server.reportFailure = 'hang'
+  t.match(await new SpecClient({ server: server.url, channel: 'stable', timeoutMs: 200 }).sendReport({ license: 'good-license', report }), { kind: 'unavailable', reason: 'request timed out' })
+  await server.stop()
+  t.match(await client.sendReport({ license: 'good-license', report }), { kind: 'unavailable', reason: /^network error: / })
+})

@@ -6,7 +6,7 @@ const base = { server: 'https://deploy.example.com', channel: 'stable', licenseF
 
 t.test('flags are read, with defaults filled in', async (t) => {
   const o = resolveAgentOptions(base, {})
-  t.match(o, { server: 'https://deploy.example.com', channel: 'stable', release: 'acme', namespace: 'acme', applier: 'helm', stateDir: './.chartcast', once: false, allowDowngrade: false, helmBin: 'helm', helmTimeoutMs: 600_000, logLevel: 'info' })
+  t.match(o, { server: 'https://deploy.example.com', channel: 'stable', release: 'acme', namespace: 'acme', applier: 'helm', stateDir: './.chartcast', once: false, allowDowngrade: false, report: true, helmBin: 'helm', helmTimeoutMs: 600_000, logLevel: 'info' })
   t.equal(o.intervalMs, undefined, 'no interval: the server hint decides')
 })
 
@@ -26,6 +26,7 @@ t.test('every setting can come from the environment; a flag wins over its variab
     CHARTCAST_ONCE: 'true',
     CHARTCAST_ALLOW_DOWNGRADE: '1',
     CHARTCAST_PIN_VERSION: '1.2.3',
+    CHARTCAST_NO_REPORT: 'yes',
     CHARTCAST_LOG_LEVEL: 'debug',
     HELM_BIN: '/opt/helm',
     CHARTCAST_HELM_TIMEOUT: '5m'
@@ -47,6 +48,7 @@ t.test('every setting can come from the environment; a flag wins over its variab
     fromFile: undefined,
     allowDowngrade: true,
     pinVersion: '1.2.3',
+    report: false,
     helmBin: '/opt/helm',
     helmTimeoutMs: 300_000,
     logLevel: 'debug'
@@ -79,6 +81,7 @@ t.test('invalid configurations are ConfigErrors with a clear message', async (t)
     [{ ...base, interval: '500ms' }, {}, /at least 1s/],
     [{ ...base, fromFile: 'spec.yaml' }, {}, /either --server .* or --from-file/],
     [base, { CHARTCAST_ONCE: 'maybe' }, /CHARTCAST_ONCE must be true or false/],
+    [base, { CHARTCAST_NO_REPORT: 'never' }, /CHARTCAST_NO_REPORT must be true or false/],
     [base, { CHARTCAST_HELM_TIMEOUT: '10' }, /CHARTCAST_HELM_TIMEOUT "10"/],
     [{ ...base, logLevel: 'loud' }, {}, /--log-level/]
   ]
@@ -94,4 +97,12 @@ t.test('invalid configurations are ConfigErrors with a clear message', async (t)
 
 t.test('a license may come from the CR instead of a file', async (t) => {
   t.doesNotThrow(() => resolveAgentOptions({ ...base, licenseFile: undefined, cr: 'cr.yaml' }, {}))
+})
+
+t.test('--no-report (or CHARTCAST_NO_REPORT) turns reporting off; it is on by default', async (t) => {
+  t.equal(resolveAgentOptions(base, {}).report, true)
+  t.equal(resolveAgentOptions({ ...base, noReport: true }, {}).report, false)
+  t.equal(resolveAgentOptions(base, { CHARTCAST_NO_REPORT: 'true' }).report, false)
+  t.equal(resolveAgentOptions(base, { CHARTCAST_NO_REPORT: 'off' }).report, true)
+  t.equal(resolveAgentOptions({ ...base, noReport: true }, { CHARTCAST_NO_REPORT: 'false' }).report, false, 'the flag wins')
 })

@@ -7,6 +7,7 @@ import type { DesiredState } from '../../src/agent/desired.js'
 import type { InputPaths } from '../../src/agent/inputs.js'
 import type { Logger } from '../../src/agent/logger.js'
 import { Reconciler, type ReconcilerConfig } from '../../src/agent/reconciler.js'
+import { Reporter, type ReporterOptions } from '../../src/agent/reporter.js'
 import { FileStateStore } from '../../src/agent/state.js'
 import type { Sleep } from '../../src/agent/timing.js'
 
@@ -67,6 +68,8 @@ export interface AgentParts {
   fromFile?: string
   sleep?: Sleep
   random?: () => number
+  /** Post apply reports: `true` for a Reporter on the same client, or options for it. Off when absent. */
+  report?: true | Partial<Omit<ReporterOptions, 'client'>>
 }
 
 /** A Reconciler wired like the CLI does it, with the real SpecClient and FileStateStore. */
@@ -82,11 +85,16 @@ export function makeReconciler (parts: AgentParts): Reconciler {
     pin: parts.pin,
     inputs: parts.inputs
   }
+  const client = parts.server === undefined ? undefined : new SpecClient({ server: parts.server, channel: parts.channel ?? 'stable', pin: parts.pin, timeoutMs: 5000 })
+  const reporter = client === undefined || parts.report === undefined
+    ? undefined
+    : new Reporter({ client, logger: parts.logger, ...(parts.report === true ? {} : parts.report) })
   return new Reconciler(config, {
     applier: parts.applier,
     state: new FileStateStore(parts.stateDir),
     logger: parts.logger,
-    client: parts.server === undefined ? undefined : new SpecClient({ server: parts.server, channel: parts.channel ?? 'stable', pin: parts.pin, timeoutMs: 5000 }),
+    client,
+    reporter,
     sleep: parts.sleep,
     random: parts.random ?? (() => 0.5)
   })

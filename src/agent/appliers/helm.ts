@@ -21,14 +21,20 @@ export interface HelmApplierOptions {
 }
 
 export class HelmError extends Error {
-  constructor (message: string, readonly exitCode: number | null) {
+  /**
+   * @param status how helm ended, e.g. "exited with 1"
+   * @param stderr the end of helm's stderr (whole lines, raw: may quote values, redact before use)
+   */
+  constructor (message: string, readonly exitCode: number | null, readonly status = '', readonly stderr = '') {
     super(message)
     this.name = 'HelmError'
   }
 }
 
-/** How much of helm's stderr ends up in the failure reason (and so in logs). */
+/** How much of helm's stderr ends up in the message. */
 const STDERR_TAIL = 500
+/** How much of helm's stderr is kept for the apply report (which sends at most 4,096 characters). */
+const STDERR_KEEP = 16 * 1024
 
 /** Runs `helm upgrade --install`; `--wait --atomic` makes helm roll back itself when the release does not become ready. */
 export class HelmApplier implements Applier {
@@ -74,7 +80,13 @@ export class HelmApplier implements Applier {
       let stderr = ''
       child.stderr.setEncoding('utf8')
       child.stderr.on('data', (chunk: string) => {
-        stderr = (stderr + chunk).slice(-4 * STDERR_TAIL)
+        stderr += chunk
+        if (stderr.length > STDERR_KEEP) {
+          // Drop the partial first line too: a value cut in half could not be recognised and redacted.
+          const kept = stderr.slice(-STDERR_KEEP)
+          const newline = kept.indexOf('\n')
+          stderr = newline === -1 ? '' : kept.slice(newline + 1)
+        }
       })
       child.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'EACCES') {
@@ -87,7 +99,7 @@ export class HelmApplier implements Applier {
         if (code === 0) return resolve()
         const tail = stderr.trim().split('\n').slice(-3).join(' | ').slice(-STDERR_TAIL)
         const how = signal !== null ? `was killed by ${signal}` : `exited with ${code}`
-        reject(new HelmError(`helm ${how}${tail === '' ? '' : `: ${tail}`}`, code))
+        reject(new HelmError(`helm ${how}${tail === '' ? '' : `: ${tail}`}`, code, how, stderr))
       })
     })
   }

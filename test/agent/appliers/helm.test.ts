@@ -82,3 +82,15 @@ t.test('helm --timeout is given in whole seconds (Go durations have no d/w units
   const argv = (await helm.calls())[0]!.argv
   t.equal(argv[argv.indexOf('--timeout') + 1], '91s')
 })
+
+t.test('failing helm: the kept stderr is whole lines (a line cut in half could hide half a value from redaction)', async (t) => {
+  const { helm, applier } = await setup()
+  const lines = Array.from({ length: 400 }, (_, i) => `line ${String(i).padStart(3, '0')} ${'v'.repeat(60)}`)
+  await helm.behave(1, lines.join('\n') + '\nError: UPGRADE FAILED: the end\n')
+  const err = await applier.apply(desiredFor({ url: 'https://charts.example.com', name: 'acme-app', version: '0.18.0' }), target).then(() => null, (e: unknown) => e) as HelmError
+  t.equal(err.status, 'exited with 1')
+  t.ok(err.stderr.length <= 16 * 1024, 'bounded')
+  t.ok(err.stderr.length > 8 * 1024, 'but keeps a good part')
+  t.match(err.stderr, /^line \d{3} v{60}\n/, 'starts at the start of a line')
+  t.match(err.stderr, /Error: UPGRADE FAILED: the end\n$/)
+})
