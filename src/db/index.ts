@@ -42,6 +42,8 @@ export interface DatabaseOptions {
   dataDir: string
   /** Embedded only: keep the database in memory (tests). */
   inMemory?: boolean
+  /** Embedded in memory only: start from this data directory dump (PGlite `dumpDataDir`), skipping initdb (tests: seconds each). */
+  loadDataDir?: Blob
   onListenError?: (error: Error) => void
 }
 
@@ -59,7 +61,7 @@ const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers
 async function openPglite (options: DatabaseOptions): Promise<Database> {
   let client: PGlite
   if (options.inMemory === true) {
-    client = new PGlite({ startParams: PGLITE_START_PARAMS })
+    client = new PGlite({ startParams: PGLITE_START_PARAMS, ...(options.loadDataDir !== undefined && { loadDataDir: options.loadDataDir }) })
   } else {
     const dir = path.join(options.dataDir, 'pglite')
     mkdirSync(dir, { recursive: true })
