@@ -119,7 +119,11 @@ let sharedPglite: Promise<Database> | null = null
  * test server empties it first (tests in a file run one after another).
  */
 async function freshSharedPglite (): Promise<Database> {
-  sharedPglite ??= openMigratedPglite()
+  sharedPglite ??= openMigratedPglite().then((database) => {
+    // Closed when the file's tests end: a PGlite loaded from a dump keeps the process alive.
+    tap.teardown(async () => { await database.close() })
+    return database
+  })
   const database = await sharedPglite
   await emptyDatabase(database)
   return database
