@@ -45,6 +45,8 @@ export interface DatabaseOptions {
   dataDir: string
   /** Embedded only: keep the database in memory (tests). */
   inMemory?: boolean
+  /** Embedded in memory only: start from this data directory dump (PGlite `dumpDataDir`), skipping initdb (tests: seconds each). */
+  loadDataDir?: Blob
   onListenError?: (error: Error) => void
   /**
    * Embedded on disk only: things the operator should hear about (paths under DATA_DIR that
@@ -87,7 +89,7 @@ const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers
 
 async function openPglite (options: DatabaseOptions): Promise<Database> {
   if (options.inMemory === true) {
-    const client = new PGlite({ startParams: PGLITE_START_PARAMS })
+    const client = new PGlite({ startParams: PGLITE_START_PARAMS, ...(options.loadDataDir !== undefined && { loadDataDir: options.loadDataDir }) })
     await client.waitReady
     return wrapPglite(client, async () => {})
   }

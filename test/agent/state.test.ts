@@ -1,6 +1,6 @@
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { FileStateStore } from '../../src/agent/state.js'
 import { makeSpec } from '../helpers/agent-fake-server.js'
 import { workdir } from '../helpers/agent-harness.js'
@@ -39,13 +39,40 @@ t.test('corrupt or foreign state is ignored with a warning, not a crash', async 
   t.equal(await store.loadSpec(), undefined, 'a cached spec with a forbidden key is not trusted')
 })
 
-t.test('a failed write leaves the previous file intact', async (t) => {
-  const { stateDir } = await workdir()
-  const store = new FileStateStore(stateDir)
-  await store.saveSpec(cached)
-  const before = await readFile(join(stateDir, 'spec.json'), 'utf8')
-  // JSON.stringify throws on a BigInt, i.e. after the store started its write.
-  await t.rejects(store.saveSpec({ ...cached, spec: { ...cached.spec, values: { n: 1n } } }))
-  t.equal(await readFile(join(stateDir, 'spec.json'), 'utf8'), before)
-  t.same((await readdir(stateDir)).sort(), ['spec.json'])
-})
+/** A FileStateStore whose filesystem fails (ENOSPC) after writing part of the new state. */
+async function storeOnFullDisk (t: Test, stateDir: string, failAt: 'write' | 'rename'): Promise<FileStateStore> {
+  const real = await import('node:fs/promises')
+  const enospc = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+  const open: typeof real.open = async (...args: Parameters<typeof real.open>) => {
+    const handle = await real.open(...args)
+    if (failAt !== 'write') return handle
+    // Half the bytes reach the file, then the disk is full: a torn temp file.
+    return Object.assign(Object.create(handle) as typeof handle, {
+      writeFile: async (data: string) => {
+        await handle.writeFile(data.slice(0, Math.floor(data.length / 2)))
+        throw enospc()
+      }
+    })
+  }
+  const rename: typeof real.rename = async (...args) => {
+    if (failAt === 'rename') throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' })
+    await real.rename(...args)
+  }
+  const { FileStateStore: Store } = await t.mockImport<typeof import('../../src/agent/state.js')>('../../src/agent/state.js', {
+    'node:fs/promises': { ...real, open, rename }
+  })
+  return new Store(stateDir)
+}
+
+for (const failAt of ['write', 'rename'] as const) {
+  t.test(`a write that fails at the ${failAt} (disk full, I/O error) leaves the previous file intact and no temp file`, async (t) => {
+    const { stateDir } = await workdir()
+    await new FileStateStore(stateDir).saveSpec(cached)
+    const before = await readFile(join(stateDir, 'spec.json'), 'utf8')
+    const store = await storeOnFullDisk(t, stateDir, failAt)
+    await t.rejects(store.saveSpec({ ...cached, spec: makeSpec('1.5.0'), etag: '"def"' }), { code: failAt === 'write' ? 'ENOSPC' : 'EIO' })
+    t.equal(await readFile(join(stateDir, 'spec.json'), 'utf8'), before, 'spec.json is the previous state')
+    t.same(await new FileStateStore(stateDir).loadSpec(), cached, 'and loads as such')
+    t.same((await readdir(stateDir)).sort(), ['spec.json'], 'the partial temp file is removed')
+  })
+}

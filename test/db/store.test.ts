@@ -23,17 +23,19 @@ async function listenApart (server: TestServer, onNotice: (payload: string) => v
 }
 
 /** What the append-only triggers raise (migrations/0001_append_only_guards.sql), as drizzle wraps it. */
-const APPEND_ONLY = { cause: { code: '23001', message: /is append-only/ } }
 
 const chart = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.3.0' }
+
+/** What the append-only triggers raise (migrations/0001): SQLSTATE 23001 restrict_violation, through drizzle's wrapper. */
+const appendOnly = (table: string) => ({ cause: { code: '23001', message: `table ${table} is append-only` } })
 
 for (const driver of testDrivers()) {
   t.test(`${driver}: the database refuses to update or delete a release`, async (t) => {
     const { database } = await buildTestServer(t, { driver })
     const store = createStore(database.db)
     await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
-    await t.rejects(database.db.update(releases).set({ chartVersion: '9.9.9' }).where(eq(releases.version, '1.0.0')), APPEND_ONLY)
-    await t.rejects(database.db.delete(releases).where(eq(releases.version, '1.0.0')), APPEND_ONLY)
+    await t.rejects(database.db.update(releases).set({ chartVersion: '9.9.9' }).where(eq(releases.version, '1.0.0')), appendOnly('releases'))
+    await t.rejects(database.db.delete(releases).where(eq(releases.version, '1.0.0')), appendOnly('releases'))
     const [row] = await database.db.select().from(releases)
     t.equal(row?.chartVersion, '0.3.0')
   })
@@ -42,7 +44,7 @@ for (const driver of testDrivers()) {
     const { database } = await buildTestServer(t, { driver })
     const store = createStore(database.db)
     await store.publishRelease(normaliseRelease({ version: '1.0.0', chart }), 'tester')
-    await t.rejects(database.db.execute(sql`delete from audit_log`), APPEND_ONLY)
+    await t.rejects(database.db.execute(sql`delete from audit_log`), appendOnly('audit_log'))
     t.equal((await database.db.select().from(auditLog)).length, 1)
   })
 

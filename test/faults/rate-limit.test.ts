@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { buildTestServer } from '../helpers/server.js'
+import { buildTestServer, type TestServer } from '../helpers/server.js'
 
 function checkLimited (t: Test, res: LightMyRequestResponse, what: string): void {
   t.equal(res.statusCode, 429, `${what}: 429`)
@@ -108,7 +108,27 @@ t.test('the publisher API is limited per token', async (t) => {
   t.same(listed.json().releases.map((r: { version: string }) => r.version), ['1.0.4', '1.0.3', '1.0.2', '1.0.1', '1.0.0'], 'the limited publish stored nothing')
 })
 
-t.test('a zero limit disables limiting', async (t) => {
-  const s = await buildTestServer(t, { env: { RATE_LIMIT_SPEC: '0', RATE_LIMIT_API: '0' } })
-  for (let i = 0; i < 20; i++) t.equal((await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${s.tokens.reader}` } })).statusCode, 200)
+t.test('a zero limit disables limiting, beyond the default limits where those refuse', async (t) => {
+  // The defaults (RATE_LIMIT_API 300, RATE_LIMIT_SPEC 600 per minute) refuse the call after them;
+  // with 0 the same calls all pass.
+  const apiCalls = 301
+  const specPulls = 601
+  const run = async (s: TestServer): Promise<{ api: number[], spec: number[] }> => {
+    await s.putChannel('stable')
+    await s.publish('1.0.0')
+    await s.promote('stable', '1.0.0')
+    const license = await s.license({ sub: 'cluster-busy' })
+    const api: number[] = []
+    for (let i = 0; i < apiCalls; i++) api.push((await s.app.inject({ url: '/releases', headers: { authorization: `Bearer ${s.tokens.reader}` } })).statusCode)
+    const spec: number[] = []
+    for (let i = 0; i < specPulls; i++) spec.push((await s.app.inject({ url: '/channels/stable/spec', headers: { authorization: `Bearer ${license}` } })).statusCode)
+    return { api, spec }
+  }
+  const byDefault = await run(await buildTestServer(t))
+  t.equal(byDefault.api.at(-1), 429, `by default the API call ${apiCalls} is refused`)
+  t.equal(byDefault.spec.at(-1), 429, `by default the spec pull ${specPulls} is refused`)
+
+  const disabled = await run(await buildTestServer(t, { env: { RATE_LIMIT_SPEC: '0', RATE_LIMIT_API: '0' } }))
+  t.same(disabled.api.filter((status) => status !== 200), [], `with RATE_LIMIT_API=0 all ${apiCalls} API calls are 200`)
+  t.same(disabled.spec.filter((status) => status !== 200), [], `with RATE_LIMIT_SPEC=0 all ${specPulls} spec pulls are 200`)
 })

@@ -1,6 +1,6 @@
 /**
- * Builds the app against a fresh database for one test. PGlite (in memory) by default;
- * `driver: 'postgres'` creates a throwaway database on TEST_DATABASE_URL's server.
+ * Builds the app against a fresh (emptied) database for one test. PGlite (in memory) by
+ * default; `driver: 'postgres'` uses a database of the test file's own on TEST_DATABASE_URL's server.
  *
  *   const server = await buildTestServer(t)                 // closed by t.teardown
  *   const license = await server.license({ channels: ['stable'] })
@@ -16,12 +16,16 @@ import app, { fastifyOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { sql } from 'drizzle-orm'
 import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-database.js'
-import { openDatabase, type Database } from '../../src/db/index.js'
+import { MIGRATIONS_DIR, openDatabase, type Database } from '../../src/db/index.js'
 import { GENESIS_HASH } from '../../src/domain/audit-chain.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
 import { loadLicenseKeys, type LicenseKey } from '../../src/services/license-verifier.js'
 import { issuePublisherToken } from '../../src/token-tools.js'
-import { writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { PGlite } from '@electric-sql/pglite'
+import tap from 'tap'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -71,6 +75,52 @@ async function postgresBaseUrl (): Promise<string> {
 
 interface Teardown { teardown (fn: () => unknown): void }
 
+/** Empties a test database between tests (the one place that knows how). */
+async function emptyDatabase (database: Database): Promise<void> {
+  // The append-only tables refuse TRUNCATE through triggers; replica mode (we are superuser)
+  // skips them, the way only a test may. SET LOCAL keeps it to this transaction, so on a pool
+  // it runs on the same connection as the TRUNCATE. The chain head goes back to the genesis value.
+  await database.db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL session_replication_role = replica`)
+    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations RESTART IDENTITY CASCADE`)
+    await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}, last_at = to_timestamp(0)`)
+  })
+}
+
+/**
+ * A migrated, empty PGlite data directory, dumped once and shared by every test process
+ * through a file in the temp directory: starting from it skips initdb, which costs seconds of
+ * CPU per instance. Keyed by the migrations and the PGlite version, so a change makes a new one.
+ */
+function pgliteSnapshotPath (): string {
+  const hash = createHash('sha256')
+  const pglitePackage = fileURLToPath(new URL('../package.json', import.meta.resolve('@electric-sql/pglite')))
+  hash.update(readFileSync(pglitePackage))
+  for (const file of readdirSync(MIGRATIONS_DIR, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort()) {
+    hash.update(file).update(readFileSync(file))
+  }
+  return path.join(tmpdir(), `chartcast-test-pglite-${hash.digest('hex').slice(0, 16)}.tar`)
+}
+
+/** An in-memory PGlite opened the way the server opens it, migrated; from the snapshot when there is one. */
+async function openMigratedPglite (): Promise<Database> {
+  const snapshot = pgliteSnapshotPath()
+  if (existsSync(snapshot)) {
+    const database = await openDatabase({ databaseUrl: null, dataDir: '', inMemory: true, loadDataDir: new Blob([readFileSync(snapshot)]) })
+    await database.migrate() // a no-op on a current snapshot
+    return database
+  }
+  const database = await openDatabase({ databaseUrl: null, dataDir: '', inMemory: true })
+  await database.migrate()
+  const client = (database.db as unknown as { $client: PGlite }).$client
+  const dump = Buffer.from(await (await client.dumpDataDir('none')).arrayBuffer())
+  // Written aside and renamed: a parallel test process reads a whole file or none.
+  const partial = `${snapshot}.${process.pid}.tmp`
+  writeFileSync(partial, dump)
+  renameSync(partial, snapshot)
+  return database
+}
+
 let sharedPglite: Promise<Database> | null = null
 
 /**
@@ -78,21 +128,44 @@ let sharedPglite: Promise<Database> | null = null
  * test server empties it first (tests in a file run one after another).
  */
 async function freshSharedPglite (): Promise<Database> {
-  sharedPglite ??= (async () => {
-    // The app's own opening (same start parameters as the server), in memory.
-    const database = await openDatabase({ databaseUrl: null, dataDir: '', inMemory: true })
-    await database.migrate()
+  sharedPglite ??= openMigratedPglite().then((database) => {
+    // Closed when the file's tests end: a PGlite loaded from a dump keeps the process alive.
+    tap.teardown(async () => { await database.close() })
     return database
-  })()
-  const database = await sharedPglite
-  // The append-only tables refuse TRUNCATE through triggers; replica mode (we are superuser)
-  // skips them, the way only a test may. The chain head goes back to the genesis value.
-  await database.db.transaction(async (tx) => {
-    await tx.execute(sql`SET LOCAL session_replication_role = replica`)
-    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations RESTART IDENTITY CASCADE`)
-    await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}, last_at = to_timestamp(0)`)
   })
+  const database = await sharedPglite
+  await emptyDatabase(database)
   return database
+}
+
+let fileDatabase: Promise<ThrowawayDatabase> | null = null
+
+/**
+ * CREATE DATABASE plus migrations take most of a second, so a test process (one test file)
+ * creates and migrates one PostgreSQL database, dropped when the file's tests end, and each
+ * test server opens its own connections to it after emptying it (tests in a file run one
+ * after another).
+ */
+async function freshFilePostgres (): Promise<string> {
+  fileDatabase ??= (async () => {
+    const throwaway = await createThrowawayDatabase()
+    tap.teardown(async () => { await throwaway.drop() })
+    const database = await openDatabase({ databaseUrl: throwaway.url, dataDir: '/nonexistent' })
+    try {
+      await database.migrate()
+    } finally {
+      await database.close()
+    }
+    return throwaway
+  })()
+  const { url } = await fileDatabase
+  const database = await openDatabase({ databaseUrl: url, dataDir: '/nonexistent' })
+  try {
+    await emptyDatabase(database)
+  } finally {
+    await database.close()
+  }
+  return url
 }
 
 export type { ThrowawayDatabase }
@@ -100,6 +173,21 @@ export type { ThrowawayDatabase }
 /** A new, empty PostgreSQL database on TEST_DATABASE_URL's server (or the test container). */
 export async function createThrowawayDatabase (): Promise<ThrowawayDatabase> {
   return await createDatabaseNextTo(await postgresBaseUrl(), 'chartcast_t')
+}
+
+/**
+ * The database as a replica whose change notifications are late: `listen` succeeds but
+ * delivers nothing, so what the app serves after a write is what the write itself refreshed.
+ */
+function deafToChangeNotices (database: Database): Database {
+  return {
+    driver: database.driver,
+    db: database.db,
+    migrate: async () => { await database.migrate() },
+    ping: async () => { await database.ping() },
+    listen: async () => async () => {},
+    close: async () => { await database.close() }
+  }
 }
 
 export interface TestServerOptions {
@@ -119,6 +207,8 @@ export interface TestServerOptions {
   logStream?: { write (line: string): void }
   /** Sees every route the app registers (an onRoute hook added before the app). */
   onRoute?: (route: RouteOptions) => void
+  /** The app's change-notice listener never hears anything (a replica whose NOTIFY is late). */
+  deafToChangeNotices?: boolean
 }
 
 export interface TestServer {
@@ -142,21 +232,22 @@ export interface TestServer {
 export async function buildTestServer (t: Teardown, options: TestServerOptions = {}): Promise<TestServer> {
   const driver = options.driver ?? 'pglite'
   const scratch = mkdtempSync(path.join(tmpdir(), 'chartcast-test-'))
-  let throwaway: ThrowawayDatabase | null = null
+  let databaseUrl: string | null = null
   let database = options.database
   let ownsDatabase = false
   if (database === undefined) {
     if (driver === 'postgres') {
-      throwaway = await createThrowawayDatabase()
-      database = await openDatabase({ databaseUrl: throwaway.url, dataDir: scratch })
+      databaseUrl = await freshFilePostgres()
+      database = await openDatabase({ databaseUrl, dataDir: scratch })
       ownsDatabase = true
     } else if (options.isolated === true) {
-      database = await openDatabase({ databaseUrl: null, dataDir: scratch, inMemory: true })
+      database = await openMigratedPglite()
       ownsDatabase = true
     } else {
       database = await freshSharedPglite()
     }
   }
+  if (options.deafToChangeNotices === true) database = deafToChangeNotices(database)
   const keyPair = options.keyPair ?? await generateLicenseKeyPair('ES256')
   const keyFile = path.join(scratch, 'license-public.pem')
   writeFileSync(keyFile, keyPair.publicPem)
@@ -190,7 +281,6 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
     closed = true
     await fastify.close()
     if (ownsDatabase) await database.close()
-    if (throwaway !== null) await throwaway.drop()
     rmSync(scratch, { recursive: true, force: true })
   }
   t.teardown(close)
@@ -203,7 +293,7 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
     licenseKeys,
     authSecret,
     tokens,
-    databaseUrl: throwaway?.url ?? null,
+    databaseUrl,
     license: async (request = {}, nowSeconds) => await issueLicense(keyPair.privatePem, { sub: 'cluster-1', channels: ['*'], expiresIn: 3600, ...request }, nowSeconds ?? (options.now === undefined ? undefined : Math.floor(options.now() / 1000))),
     publish: async (version, body = {}) => await fastify.inject({
       method: 'POST',
