@@ -37,6 +37,10 @@ export interface Config {
   trustProxy: boolean
   /** NODE_ENV=production: no development keys; the server refuses to start without real ones. */
   production: boolean
+  /** How often a replica compares every channel's revision with what it serves (RESYNC_INTERVAL). */
+  resyncIntervalMs: number
+  /** How often the PostgreSQL listening connection must answer (LISTEN_HEARTBEAT_INTERVAL). */
+  listenHeartbeatMs: number
 }
 
 export class ConfigError extends Error {
@@ -75,6 +79,14 @@ function bool (env: Env, key: string, fallback: boolean): boolean {
   throw new ConfigError(`${key} must be true or false, got "${raw}"`)
 }
 
+/** A timer's period: a duration of at least 100ms (and at most a day, which setInterval can hold). */
+function interval (env: Env, key: string, fallback: string): number {
+  const raw = text(env, key) ?? fallback
+  const ms = parseDuration(raw)
+  if (ms === null || ms < 100 || ms > 86_400_000) throw new ConfigError(`${key} must be a duration between 100ms and 1d, got "${raw}"`)
+  return ms
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL')
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -94,6 +106,8 @@ export function loadConfig (env: Env = process.env): Config {
   const windowText = text(env, 'RATE_LIMIT_WINDOW') ?? '1m'
   const rateLimitWindowMs = parseDuration(windowText)
   if (rateLimitWindowMs === null || rateLimitWindowMs < 1000) throw new ConfigError(`RATE_LIMIT_WINDOW must be a duration of at least 1s, got "${windowText}"`)
+  const resyncIntervalMs = interval(env, 'RESYNC_INTERVAL', '30s')
+  const listenHeartbeatMs = interval(env, 'LISTEN_HEARTBEAT_INTERVAL', '10s')
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -114,7 +128,9 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitWindowMs,
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     trustProxy: bool(env, 'TRUST_PROXY', false),
-    production: text(env, 'NODE_ENV') === 'production'
+    production: text(env, 'NODE_ENV') === 'production',
+    resyncIntervalMs,
+    listenHeartbeatMs
   }
 }
 
