@@ -70,7 +70,10 @@ t.test('bad values stop the server with a message naming the variable', async (t
     [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY must be true or false/],
     [{ PUBLISHER_TOKEN_MAX_LIFETIME: 'forever' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration/],
     [{ PUBLISHER_TOKEN_MAX_LIFETIME: '30s' }, /PUBLISHER_TOKEN_MAX_LIFETIME .*at least 1m/],
-    [{ PUBLISHER_TOKEN_MAX_LIFETIME: '1h500ms' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds/]
+    [{ PUBLISHER_TOKEN_MAX_LIFETIME: '1h500ms' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds/],
+    [{ RESYNC_INTERVAL: '50ms' }, /RESYNC_INTERVAL must be a duration between 100ms and 1d/],
+    [{ RESYNC_INTERVAL: 'often' }, /RESYNC_INTERVAL must be a duration/],
+    [{ LISTEN_HEARTBEAT_INTERVAL: '2d' }, /LISTEN_HEARTBEAT_INTERVAL must be a duration between 100ms and 1d/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
@@ -107,4 +110,9 @@ t.test('NODE_ENV=production sets production', async (t) => {
   t.equal(loadConfig({}).production, false)
   t.equal(loadConfig({ NODE_ENV: 'development' }).production, false)
   t.equal(loadConfig({ NODE_ENV: 'production' }).production, true)
+})
+
+t.test('RESYNC_INTERVAL and LISTEN_HEARTBEAT_INTERVAL: 30s and 10s by default, any duration from 100ms', async (t) => {
+  t.match(loadConfig({}), { resyncIntervalMs: 30_000, listenHeartbeatMs: 10_000 })
+  t.match(loadConfig({ RESYNC_INTERVAL: '2m', LISTEN_HEARTBEAT_INTERVAL: '100ms' }), { resyncIntervalMs: 120_000, listenHeartbeatMs: 100 })
 })
