@@ -135,6 +135,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(specStatePlugin, {
     keys: opts.licenseKeys,
     policy: { issuer: opts.config.licenseIssuer, audience: opts.config.licenseAudience },
+    resyncIntervalMs: opts.config.resyncIntervalMs,
+    listenHeartbeatMs: opts.config.listenHeartbeatMs,
     ...(opts.now !== undefined && { now: opts.now })
   })
   await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })

@@ -47,6 +47,10 @@ export interface Config {
   maxConnections: number
   /** Open connections per client address (0: no cap); see src/plugins/connection-limits.ts for TRUST_PROXY. */
   maxConnectionsPerAddress: number
+  /** How often a replica compares every channel's revision with what it serves (RESYNC_INTERVAL). */
+  resyncIntervalMs: number
+  /** How often the PostgreSQL listening connection must answer (LISTEN_HEARTBEAT_INTERVAL). */
+  listenHeartbeatMs: number
 }
 
 export class ConfigError extends Error {
@@ -92,6 +96,14 @@ function duration (env: Env, key: string, fallback: string, minMs: number): numb
   return ms
 }
 
+/** A timer's period: a duration of at least 100ms (and at most a day, which setInterval can hold). */
+function interval (env: Env, key: string, fallback: string): number {
+  const raw = text(env, key) ?? fallback
+  const ms = parseDuration(raw)
+  if (ms === null || ms < 100 || ms > 86_400_000) throw new ConfigError(`${key} must be a duration between 100ms and 1d, got "${raw}"`)
+  return ms
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL')
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -114,6 +126,8 @@ export function loadConfig (env: Env = process.env): Config {
   const requestTimeoutMs = duration(env, 'REQUEST_TIMEOUT', '30s', 100)
   const headersTimeoutMs = duration(env, 'HEADERS_TIMEOUT', requestTimeoutMs < 10_000 ? `${requestTimeoutMs}ms` : '10s', 100)
   if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT (the headers are part of the request)')
+  const resyncIntervalMs = interval(env, 'RESYNC_INTERVAL', '30s')
+  const listenHeartbeatMs = interval(env, 'LISTEN_HEARTBEAT_INTERVAL', '10s')
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -139,7 +153,9 @@ export function loadConfig (env: Env = process.env): Config {
     headersTimeoutMs,
     keepAliveTimeoutMs: duration(env, 'KEEP_ALIVE_TIMEOUT', '72s', 100),
     maxConnections: integer(env, 'MAX_CONNECTIONS', 10_000, 0, 10_000_000),
-    maxConnectionsPerAddress: integer(env, 'MAX_CONNECTIONS_PER_ADDRESS', 100, 0, 10_000_000)
+    maxConnectionsPerAddress: integer(env, 'MAX_CONNECTIONS_PER_ADDRESS', 100, 0, 10_000_000),
+    resyncIntervalMs,
+    listenHeartbeatMs
   }
 }
 

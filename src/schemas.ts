@@ -65,7 +65,8 @@ export const Channel = Type.Object({
   managedBy: Type.Union([
     Type.Object({ file: Type.String({ description: 'channel file in CHANNELS_DIR that defines this channel; PUT answers 409 CHANNEL_MANAGED_BY_FILE' }) }),
     Type.Null()
-  ], { description: 'null when the channel is defined through the API' })
+  ], { description: 'null when the channel is defined through the API' }),
+  revision: Type.Integer({ minimum: 1, description: 'bumped by every change to what the channel serves (promotion, withdrawal, settings); spec answers carry it as Chartcast-Revision' })
 })
 export type Channel = Static<typeof Channel>
 

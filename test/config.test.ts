@@ -84,7 +84,10 @@ t.test('bad values stop the server with a message naming the variable', async (t
     [{ REQUEST_TIMEOUT: '30' }, /REQUEST_TIMEOUT must be a duration/],
     [{ REQUEST_TIMEOUT: '10ms' }, /REQUEST_TIMEOUT must be a duration of at least 100 ms/],
     [{ REQUEST_TIMEOUT: '5s', HEADERS_TIMEOUT: '10s' }, /HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT/],
-    [{ MAX_CONNECTIONS: 'many' }, /MAX_CONNECTIONS must be a whole number/]
+    [{ MAX_CONNECTIONS: 'many' }, /MAX_CONNECTIONS must be a whole number/],
+    [{ RESYNC_INTERVAL: '50ms' }, /RESYNC_INTERVAL must be a duration between 100ms and 1d/],
+    [{ RESYNC_INTERVAL: 'often' }, /RESYNC_INTERVAL must be a duration/],
+    [{ LISTEN_HEARTBEAT_INTERVAL: '2d' }, /LISTEN_HEARTBEAT_INTERVAL must be a duration between 100ms and 1d/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
@@ -121,4 +124,9 @@ t.test('NODE_ENV=production sets production', async (t) => {
   t.equal(loadConfig({}).production, false)
   t.equal(loadConfig({ NODE_ENV: 'development' }).production, false)
   t.equal(loadConfig({ NODE_ENV: 'production' }).production, true)
+})
+
+t.test('RESYNC_INTERVAL and LISTEN_HEARTBEAT_INTERVAL: 30s and 10s by default, any duration from 100ms', async (t) => {
+  t.match(loadConfig({}), { resyncIntervalMs: 30_000, listenHeartbeatMs: 10_000 })
+  t.match(loadConfig({ RESYNC_INTERVAL: '2m', LISTEN_HEARTBEAT_INTERVAL: '100ms' }), { resyncIntervalMs: 120_000, listenHeartbeatMs: 100 })
 })

@@ -27,6 +27,9 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.m
 /** The NOTIFY channel every replica listens on. */
 export const CHANGE_CHANNEL = 'chartcast_changes'
 
+/** The listening connection's application_name: it is told apart in pg_stat_activity (and by the tests' proxy). */
+export const LISTENER_APPLICATION_NAME = 'chartcast-listener'
+
 export interface Database {
   readonly driver: 'pglite' | 'postgres'
   readonly db: AppDatabase
@@ -36,9 +39,24 @@ export interface Database {
    * Subscribes to change notifications. `onResync` runs whenever notifications may have been
    * missed (the listening connection was re-established), so the caller reloads everything.
    */
-  listen (onChange: (payload: string) => void, onResync: () => void): Promise<() => Promise<void>>
+  listen (onChange: (payload: string) => void, onResync: () => void, options?: ListenOptions): Promise<() => Promise<void>>
+  /** Whether change notifications are being received now (false while the listener reconnects). */
+  listening (): boolean
   close (): Promise<void>
 }
+
+export interface ListenOptions {
+  /**
+   * PostgreSQL: how often the listening connection must answer a query, and how long it has
+   * to answer. A half-open connection (a proxy or network that stops forwarding without a
+   * FIN or RST) delivers nothing and raises no error; TCP keepalive would notice it only after
+   * minutes. Default 10 s.
+   */
+  heartbeatMs?: number
+}
+
+/** LISTEN_HEARTBEAT_INTERVAL when unset. */
+export const DEFAULT_LISTEN_HEARTBEAT_MS = 10_000
 
 export interface DatabaseOptions {
   databaseUrl: string | null
@@ -145,6 +163,8 @@ function wrapPglite (client: PGlite, afterClose: () => Promise<void>): Database 
       const unlisten = await client.listen(CHANGE_CHANNEL, onChange)
       return async () => { if (!client.closed) await unlisten() }
     },
+    // In-process: notices cannot be lost on the way.
+    listening: () => !client.closed,
     close: async () => {
       if (client.closed) return
       await client.close()
@@ -223,11 +243,47 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
   let stopped = false
   const halted = (): boolean => closed || stopped
   let retryTimer: NodeJS.Timeout | null = null
+  let heartbeatTimer: NodeJS.Timeout | null = null
+  let heartbeatMs = DEFAULT_LISTEN_HEARTBEAT_MS
+  const stopHeartbeat = (): void => {
+    if (heartbeatTimer !== null) clearInterval(heartbeatTimer)
+    heartbeatTimer = null
+  }
+
+  /**
+   * Every heartbeatMs, a query on the listening connection itself: notifications arrive on it,
+   * so an answer proves they can. No answer within heartbeatMs: the connection is given up
+   * (`retry`) and a new one made, whose LISTEN is followed by a full resync.
+   */
+  function startHeartbeat (client: pg.Client, retry: (error: Error) => void): void {
+    stopHeartbeat()
+    let inFlight = false
+    heartbeatTimer = setInterval(() => {
+      if (inFlight || listener !== client) return
+      inFlight = true
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`the listen connection did not answer a heartbeat within ${heartbeatMs} ms`)), heartbeatMs)
+      })
+      Promise.race([client.query('select 1'), timedOut]).then(
+        () => { inFlight = false },
+        (error: Error) => {
+          inFlight = false
+          if (listener !== client) return
+          // A connection that does not answer would never deliver a notice again either.
+          client.connection.stream.destroy()
+          retry(error)
+        }
+      ).finally(() => clearTimeout(timer))
+    }, heartbeatMs)
+    heartbeatTimer.unref()
+  }
 
   async function connectListener (onChange: (payload: string) => void, onResync: () => void, attempt: number): Promise<void> {
     if (halted()) return
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 })
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000, application_name: LISTENER_APPLICATION_NAME })
     const retry = (error: Error) => {
+      if (listener === client) stopHeartbeat()
       onListenError?.(error)
       client.removeAllListeners('error')
       client.on('error', () => {})
@@ -251,7 +307,12 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
       retry(error as Error)
       return
     }
+    if (halted()) {
+      await client.end().catch(() => {})
+      return
+    }
     listener = client
+    startHeartbeat(client, retry)
     // Anything committed while we were not listening is picked up by a full reload.
     if (attempt > 0) onResync()
   }
@@ -268,17 +329,21 @@ function openPostgres (databaseUrl: string, onListenError?: (error: Error) => vo
       }
     },
     ping: async () => { await db.execute(sql`select 1`) },
-    listen: async (onChange, onResync) => {
+    listen: async (onChange, onResync, options) => {
+      heartbeatMs = options?.heartbeatMs ?? DEFAULT_LISTEN_HEARTBEAT_MS
       await connectListener(onChange, onResync, 0)
       return async () => {
         stopped = true
+        stopHeartbeat()
         if (retryTimer !== null) clearTimeout(retryTimer)
         if (listener !== null) await listener.end().catch(() => {})
         listener = null
       }
     },
+    listening: () => listener !== null && !halted(),
     close: async () => {
       closed = true
+      stopHeartbeat()
       if (retryTimer !== null) clearTimeout(retryTimer)
       if (listener !== null) await listener.end().catch(() => {})
       await pool.end()

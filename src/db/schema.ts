@@ -22,7 +22,10 @@ export const channels = pgTable('channels', {
   pollInterval: text('poll_interval'),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   // The channel file (base name in CHANNELS_DIR) that defines this channel; null when the API does.
-  managedByFile: text('managed_by_file')
+  managedByFile: text('managed_by_file'),
+  // Bumped by every transaction that changes what the channel serves: replicas install a
+  // channel state only when its revision is newer than the one they hold.
+  revision: integer('revision').notNull().default(1)
 })
 
 /**

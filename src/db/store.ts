@@ -36,6 +36,25 @@ async function notify (tx: Tx, notice: ChangeNotice): Promise<void> {
   await tx.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify(notice)})`)
 }
 
+/**
+ * A change to what a channel serves, inside the change's transaction: bumps its revision and
+ * notifies the replicas. The channel row is locked FOR UPDATE by every caller first, so
+ * revisions commit in the order they are taken.
+ */
+async function channelChanged (tx: Tx, name: string): Promise<void> {
+  await tx.update(channels).set({ revision: sql`${channels.revision} + 1` }).where(eq(channels.name, name))
+  await notify(tx, { kind: 'channel', name })
+}
+
+/** A channel as a replica installs it: its row and memberships, read in one snapshot. */
+export interface ChannelSnapshot {
+  row: ChannelRow
+  memberships: ChannelReleaseRow[]
+}
+
+/** Both reads see one committed state, so the row's revision describes exactly these memberships. */
+const SNAPSHOT = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const
+
 /** The chain head's only row. */
 const CHAIN_HEAD_ID = 1
 
@@ -150,6 +169,28 @@ export function createStore (db: AppDatabase) {
       return channel === undefined ? await query : await query.where(eq(channelReleases.channel, channel))
     },
 
+    /** One channel's row and memberships in one snapshot; null when there is no such channel. */
+    async readChannelSnapshot (name: string): Promise<ChannelSnapshot | null> {
+      return await db.transaction(async (tx) => {
+        const [row] = await tx.select().from(channels).where(eq(channels.name, name))
+        if (row === undefined) return null
+        return { row, memberships: await tx.select().from(channelReleases).where(eq(channelReleases.channel, name)) }
+      }, SNAPSHOT)
+    },
+
+    /** Every channel's row and all memberships, in one snapshot. */
+    async readAllChannelSnapshots (): Promise<{ rows: ChannelRow[], memberships: ChannelReleaseRow[] }> {
+      return await db.transaction(async (tx) => {
+        const rows = await tx.select().from(channels).orderBy(channels.name)
+        return { rows, memberships: await tx.select().from(channelReleases) }
+      }, SNAPSHOT)
+    },
+
+    /** The replicas' periodic check: what each channel's revision is now. */
+    async listChannelRevisions (): Promise<Array<{ name: string, revision: number }>> {
+      return await db.select({ name: channels.name, revision: channels.revision }).from(channels)
+    },
+
     /** Creates or updates a channel; returns whether anything changed. */
     /**
      * Creates or updates a channel through the API; returns whether anything changed. A
@@ -203,7 +244,7 @@ export function createStore (db: AppDatabase) {
           }).returning()
         if (changed.length === 0) return { promoted: false }
         await tx.insert(channelEvents).values({ channel, version, action: 'promote', actor })
-        await notify(tx, { kind: 'channel', name: channel })
+        await channelChanged(tx, channel)
         await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
         return { promoted: true }
       })
@@ -220,7 +261,7 @@ export function createStore (db: AppDatabase) {
         await tx.update(channelReleases).set({ state: 'withdrawn' })
           .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
         await tx.insert(channelEvents).values({ channel, version, action: 'withdraw', actor, reason })
-        await notify(tx, { kind: 'channel', name: channel })
+        await channelChanged(tx, channel)
         await appendAudit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
         return { withdrawn: true }
       })
@@ -341,7 +382,7 @@ async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings,
   }
   const [row] = existing === undefined
     ? await tx.insert(channels).values({ name, ...next }).onConflictDoNothing().returning()
-    : await tx.update(channels).set({ ...next, updatedAt: sql`now()` }).where(eq(channels.name, name)).returning()
+    : await tx.update(channels).set({ ...next, updatedAt: sql`now()`, revision: sql`${channels.revision} + 1` }).where(eq(channels.name, name)).returning()
   // Another transaction created the channel between our read and insert: it is committed
   // now, so reading again finds it and this becomes an update.
   if (row === undefined) return await upsertChannelIn(tx, name, settings, actor, action, writer)

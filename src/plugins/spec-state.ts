@@ -23,6 +23,10 @@ export interface SpecStateOptions {
   keys: LicenseKey[]
   policy: LicensePolicy
   now?: () => number
+  /** RESYNC_INTERVAL: how often every channel's revision is compared with what is served. */
+  resyncIntervalMs: number
+  /** LISTEN_HEARTBEAT_INTERVAL (PostgreSQL's listening connection). */
+  listenHeartbeatMs: number
 }
 
 function parseNotice (payload: string): ChangeNotice {
@@ -56,10 +60,30 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
   let closing = false
   const unlisten = await fastify.database.listen(
     (payload) => { if (!closing) void apply(parseNotice(payload)) },
-    () => { if (!closing) void apply({ kind: 'all' }) }
+    () => { if (!closing) void apply({ kind: 'all' }) },
+    { heartbeatMs: opts.listenHeartbeatMs }
   )
+
+  // A notice lost on the way, or a reload that failed, would otherwise leave this replica on
+  // the old state until the channel next changes.
+  let resyncing = false
+  const resync = async (): Promise<void> => {
+    if (resyncing || closing || !cache.loaded) return
+    resyncing = true
+    try {
+      const reloaded = await cache.resync()
+      if (reloaded.length > 0) fastify.log.info({ channels: reloaded }, 'resync reloaded channels whose revision differed')
+    } catch (error) {
+      fastify.log.warn({ reason: (error as Error).message }, 'checking the channel revisions failed; trying again at the next resync')
+    } finally {
+      resyncing = false
+    }
+  }
+  const resyncTimer = setInterval(() => { void resync() }, opts.resyncIntervalMs)
+  resyncTimer.unref()
   fastify.addHook('onClose', async () => {
     closing = true
+    clearInterval(resyncTimer)
     await unlisten()
   })
   await licenses.loadRevocations()

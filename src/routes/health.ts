@@ -6,11 +6,20 @@ import { PROBLEM_MEDIA_TYPE, problemResponse } from './common.js'
 
 const PING_TIMEOUT_MS = 2_000
 
-const ReadinessFields = { database: Type.Boolean(), channelsLoaded: Type.Boolean(), driver: Type.String() }
+const ReadinessFields = {
+  database: Type.Boolean(),
+  channelsLoaded: Type.Boolean(),
+  changeListener: Type.Boolean({ description: 'change notifications are being received (false while the listening connection is down or reconnecting: this replica may serve an old state)' }),
+  driver: Type.String()
+}
 
 /** Why the server is not ready, for the problem's `detail`. */
-function notReadyDetail (database: boolean, channelsLoaded: boolean): string {
-  const reasons = [...(database ? [] : ['the database is unreachable']), ...(channelsLoaded ? [] : ['the channels are not loaded yet'])]
+function notReadyDetail (database: boolean, channelsLoaded: boolean, changeListener: boolean): string {
+  const reasons = [
+    ...(database ? [] : ['the database is unreachable']),
+    ...(channelsLoaded ? [] : ['the channels are not loaded yet']),
+    ...(changeListener ? [] : ['the change listener is down (reconnecting)'])
+  ]
   return `not ready: ${reasons.join(' and ')}`
 }
 
@@ -21,7 +30,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/readyz', {
     schema: {
-      summary: 'Readiness: the database answers and the channels are loaded',
+      summary: 'Readiness: the database answers, the channels are loaded and change notifications arrive',
       tags: ['health'],
       response: {
         200: Type.Object({ status: Type.Literal('ready'), ...ReadinessFields }, { description: 'Ready to serve' }),
@@ -43,10 +52,11 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       clearTimeout(timer)
     }
     const channelsLoaded = fastify.specCache.loaded
+    const changeListener = fastify.database.listening()
     const { driver } = fastify.database
-    if (database && channelsLoaded) return { status: 'ready' as const, database, channelsLoaded, driver }
-    const problem = toProblem(new ChartcastError('NOT_READY', notReadyDetail(database, channelsLoaded)))
-    return await reply.code(503).type(PROBLEM_MEDIA_TYPE).send({ ...problem, database, channelsLoaded, driver })
+    if (database && channelsLoaded && changeListener) return { status: 'ready' as const, database, channelsLoaded, changeListener, driver }
+    const problem = toProblem(new ChartcastError('NOT_READY', notReadyDetail(database, channelsLoaded, changeListener)))
+    return await reply.code(503).type(PROBLEM_MEDIA_TYPE).send({ ...problem, database, channelsLoaded, changeListener, driver })
   })
 }
 

@@ -19,7 +19,8 @@ export function presentChannel (row: ChannelRow, head: string | null): Channel {
     pollInterval: row.pollInterval,
     head,
     updatedAt: row.updatedAt.toISOString(),
-    managedBy: row.managedByFile === null ? null : { file: row.managedByFile }
+    managedBy: row.managedByFile === null ? null : { file: row.managedByFile },
+    revision: row.revision
   }
 }
 

@@ -17,6 +17,7 @@ import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { InvalidLicenseGuard, SpecRateLimiter } from '../services/spec-rate-limiter.js'
+import type { ChannelState } from '../services/spec-cache.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { described, licensedRoute } from './common.js'
@@ -25,6 +26,8 @@ const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
 /** A spec answer depends on the license and on the release the deployment says it runs. */
 const SPEC_VARY = 'Authorization, Chartcast-Applied'
+/** The channel revision the answer was served from (GET /channels/:name shows the current one). */
+const REVISION_HEADER = 'chartcast-revision'
 
 /** The license from `Authorization: Bearer <jwt>`. */
 export function bearerLicense (header: string | undefined): string {
@@ -78,7 +81,7 @@ interface PullEndpoint<R extends PullRequest> {
   authorize (request: R): Deployment | Promise<Deployment>
   /** What a client of this endpoint gets for a refusal (the operator's 401s challenge for Basic). */
   refusal (error: unknown): unknown
-  send (request: R, reply: FastifyReply, spec: CompiledSpec): void
+  send (request: R, reply: FastifyReply, spec: CompiledSpec, state: ChannelState): void
 }
 
 const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
@@ -145,11 +148,11 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       const spec = specCache.specFor(state, selectSpec(state, deployment, Date.now()))
       if (spec instanceof Promise) {
         return spec.then(
-          (compiled) => { endpoint.send(request, reply, compiled) },
+          (compiled) => { endpoint.send(request, reply, compiled, state) },
           (error: unknown) => { throw refused(endpoint, reply, channel, error) }
         )
       }
-      endpoint.send(request, reply, spec)
+      endpoint.send(request, reply, spec, state)
     } catch (error) {
       throw refused(endpoint, reply, channel, error)
     }
@@ -167,9 +170,9 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       return specDeployment(request, claims)
     },
     refusal: (error) => error,
-    send (request, reply, spec) {
+    send (request, reply, spec, state) {
       const channel = spec.channel
-      reply.header('etag', spec.etag).header('cache-control', 'private, no-cache')
+      reply.header('etag', spec.etag).header('cache-control', 'private, no-cache').header(REVISION_HEADER, state.revisionHeader)
       if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
       if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
         record(reply, 'spec', channel, 'not_modified')
@@ -212,9 +215,9 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     },
     refusal: basicChallenge,
     /** The W&B operator expects exactly 200 with `{chart, values, metadata}`: no 304 here. */
-    send (_request, reply, spec) {
+    send (_request, reply, spec, state) {
       record(reply, 'operator', spec.channel, 'ok')
-      reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache')
+      reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache').header(REVISION_HEADER, state.revisionHeader)
         .type('application/json; charset=utf-8').send(spec.operatorBody as never)
     }
   }
@@ -232,7 +235,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   fastify.get('/channels/:name/spec', {
     schema: {
       summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
-      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint. Answers vary on `Authorization, Chartcast-Applied`.',
+      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint, `Chartcast-Revision` the channel revision the answer was served from (on 200 and 304). Answers vary on `Authorization, Chartcast-Applied`.',
       tags: ['spec'],
       params: Type.Object({ name: ChannelName }),
       querystring: SpecQuery,

@@ -1,8 +1,10 @@
 /**
  * The hot path's memory: per channel, its settings, the versions currently in it and the
  * compiled head spec (body + ETag). Pulls never touch the database; the cache is reloaded
- * per channel when a change commits (NOTIFY from any replica), and wholly after a
- * reconnect. While the database is away, the last loaded state keeps being served.
+ * per channel when a change commits (NOTIFY from any replica), wholly after a reconnect, and
+ * where a periodic check of the revisions finds a difference. A state is installed only when
+ * its revision is newer than the one held. While the database is away, the last loaded state
+ * keeps being served.
  */
 import { selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
 import type { ChannelVersions } from '../domain/select-spec.js'
@@ -17,6 +19,8 @@ export interface ChannelState extends ChannelVersions {
   /** Versions promoted and not withdrawn, highest first. */
   active: string[]
   head: CompiledSpec | null
+  /** The channel's revision, as sent in `Chartcast-Revision` (formatted once, here). */
+  revisionHeader: string
 }
 
 const MAX_CACHED_RELEASES = 2_000
@@ -46,14 +50,10 @@ function compileFor (channel: ChannelRow, release: ReleaseRow): CompiledSpec {
 }
 
 export class SpecCache {
-  private channels = new Map<string, ChannelState>()
+  private readonly channels = new Map<string, ChannelState>()
   /** Releases are immutable, so a cached row never goes stale. */
   private readonly releases = new Map<string, ReleaseRow>()
   private readonly pinned = new Map<string, CompiledSpec>()
-  private readonly generation = new Map<string, number>()
-  /** The newest refresh in flight per channel. */
-  private readonly refreshing = new Map<string, { generation: number, done: Promise<void> }>()
-  private fullGeneration = 0
   loaded = false
 
   constructor (private readonly store: Store) {}
@@ -66,58 +66,73 @@ export class SpecCache {
     return [...this.channels.keys()]
   }
 
+  /**
+   * Reads every channel in one snapshot and installs what is newer than what is held. Reloads
+   * overlap (notices, resyncs, a reconnect): the revision, not the order they finish in,
+   * decides, so an older read never replaces a newer state.
+   */
   async loadAll (): Promise<void> {
-    const generation = ++this.fullGeneration
-    const channelGenerations = new Map(this.generation)
-    const [rows, memberships] = await Promise.all([this.store.listChannels(), this.store.listMemberships()])
+    const heldAtStart = new Map(this.channels)
+    const { rows, memberships } = await this.store.readAllChannelSnapshots()
     const byChannel = groupByChannel(memberships)
-    const next = new Map<string, ChannelState>()
-    for (const row of rows) next.set(row.name, await this.buildState(row, byChannel.get(row.name) ?? []))
-    // A newer full load started while this one ran: its result wins.
-    if (generation !== this.fullGeneration) return
-    // A channel refreshed while this load ran may hold newer state than this load read: keep it.
-    for (const [name, g] of this.generation) {
-      if (channelGenerations.get(name) === g) continue
-      const current = this.channels.get(name)
-      if (current === undefined) next.delete(name)
-      else next.set(name, current)
+    const present = new Set<string>()
+    for (const row of rows) {
+      present.add(row.name)
+      this.installIfNewer(await this.buildState(row, byChannel.get(row.name) ?? []))
     }
-    this.channels = next
-    this.pinned.clear()
+    // Gone from the database. A channel installed after this read began is not this read's to drop.
+    for (const [name, state] of heldAtStart) {
+      if (!present.has(name) && this.channels.get(name) === state) this.drop(name)
+    }
     this.loaded = true
   }
 
   /**
-   * Returns once the channel's state as of this call is installed: a promotion's 2xx means this
-   * replica serves it. When a later refresh overtakes this one (the change's own NOTIFY, say),
-   * this one's result is dropped and the call waits for the later one instead.
+   * Returns once this replica serves the channel's state as of this call, or a newer one: a
+   * promotion's 2xx means this replica serves it.
    */
   async refreshChannel (name: string): Promise<void> {
-    const generation = (this.generation.get(name) ?? 0) + 1
-    this.generation.set(name, generation)
-    const done = this.reloadChannel(name, generation)
-    this.refreshing.set(name, { generation, done })
-    try {
-      await done
-    } finally {
-      if (this.refreshing.get(name)?.generation === generation) this.refreshing.delete(name)
+    const snapshot = await this.store.readChannelSnapshot(name)
+    if (snapshot === null) {
+      this.drop(name)
+      return
     }
-    for (let waited = generation; ;) {
-      const latest = this.refreshing.get(name)
-      if (latest === undefined || latest.generation <= waited) break
-      waited = latest.generation
-      await latest.done.catch(() => {})
-    }
+    this.installIfNewer(await this.buildState(snapshot.row, snapshot.memberships))
   }
 
-  private async reloadChannel (name: string, generation: number): Promise<void> {
-    const [row, memberships] = await Promise.all([this.store.getChannel(name), this.store.listMemberships(name)])
-    // Refreshes of one channel can overlap; the one that started last read the newest state.
-    if (this.generation.get(name) !== generation) return
-    const state = row === null ? null : await this.buildState(row, memberships)
-    if (this.generation.get(name) !== generation) return
-    if (state === null) this.channels.delete(name)
-    else this.channels.set(name, state)
+  /**
+   * The periodic check that heals a lost notice or a failed reload: one query for every
+   * channel's revision, then a reload of just the channels that differ, appeared or went.
+   * Returns the names reloaded.
+   */
+  async resync (): Promise<string[]> {
+    const revisions = await this.store.listChannelRevisions()
+    const stale: string[] = []
+    const present = new Set<string>()
+    for (const { name, revision } of revisions) {
+      present.add(name)
+      if (this.channels.get(name)?.row.revision !== revision) stale.push(name)
+    }
+    for (const name of this.channels.keys()) if (!present.has(name)) stale.push(name)
+    for (const name of stale) await this.refreshChannel(name)
+    return stale
+  }
+
+  /** Installs a state unless the one held is as new or newer; returns whether it did. */
+  installIfNewer (state: ChannelState): boolean {
+    const held = this.channels.get(state.name)
+    if (held !== undefined && held.row.revision >= state.row.revision) return false
+    this.channels.set(state.name, state)
+    this.dropPinned(state.name)
+    return true
+  }
+
+  private drop (name: string): void {
+    this.channels.delete(name)
+    this.dropPinned(name)
+  }
+
+  private dropPinned (name: string): void {
     for (const key of this.pinned.keys()) if (key.startsWith(name + '@')) this.pinned.delete(key)
   }
 
@@ -148,8 +163,9 @@ export class SpecCache {
   private async buildState (row: ChannelRow, memberships: ChannelReleaseRow[]): Promise<ChannelState> {
     const headVersion = selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
     const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
-    if (headVersion === null) return { name: row.name, row, active, head: null }
-    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)) }
+    const revisionHeader = String(row.revision)
+    if (headVersion === null) return { name: row.name, row, active, head: null, revisionHeader }
+    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)), revisionHeader }
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {

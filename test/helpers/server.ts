@@ -186,6 +186,8 @@ function deafToChangeNotices (database: Database): Database {
     migrate: async () => { await database.migrate() },
     ping: async () => { await database.ping() },
     listen: async () => async () => {},
+    // It claims to listen: the point is a replica that believes it hears, as with a lost NOTIFY.
+    listening: () => true,
     close: async () => { await database.close() }
   }
 }

@@ -7,6 +7,9 @@
  *   const url = proxy.rewrite(databaseUrl)    // same database, through the proxy
  *   proxy.cut()        // drop every open connection and refuse new ones ("PostgreSQL is down")
  *   proxy.cut('blackhole')   // freeze open connections and accept new ones that never answer ("network partition")
+ *   proxy.blackholeMatching('chartcast-listener')   // freeze just the connections whose first bytes
+ *                      // (PostgreSQL's startup message: user, database, application_name) contain
+ *                      // the text, open ones and new ones alike ("that one connection went half-open")
  *   proxy.restore()    // let connections through again ("PostgreSQL is back")
  */
 import net from 'node:net'
@@ -18,19 +21,33 @@ export interface TcpProxy {
   /** The same URL with host and port pointing at the proxy. */
   rewrite (databaseUrl: string): string
   cut (mode?: CutMode): void
+  /** Freezes (never closes) the connections whose first client bytes contain `text`, now and until restore. */
+  blackholeMatching (text: string): void
   restore (): void
   /** Connections currently forwarded. */
   readonly openConnections: number
   close (): Promise<void>
 }
 
-interface Pair { client: net.Socket, upstream: net.Socket | null }
+interface Pair { client: net.Socket, upstream: net.Socket | null, startup: string | null }
 
 export async function startTcpProxy (target: { host: string, port: number }): Promise<TcpProxy> {
   let mode: 'pass' | CutMode = 'pass'
   const pairs = new Set<Pair>()
   /** Sockets accepted while blackholed: held open, never answered. */
   const held = new Set<net.Socket>()
+  /** Pairs frozen by blackholeMatching, and the text that selects them. */
+  const frozen = new Set<Pair>()
+  let matching: string | null = null
+
+  /** Nothing moves in either direction any more, but neither side learns why. */
+  const freeze = (pair: Pair): void => {
+    pair.client.unpipe(pair.upstream!)
+    pair.upstream!.unpipe(pair.client)
+    pair.client.pause()
+    pair.upstream!.pause()
+  }
+  const matches = (pair: Pair): boolean => matching !== null && pair.startup !== null && pair.startup.includes(matching)
 
   const drop = (pair: Pair): void => {
     pairs.delete(pair)
@@ -51,7 +68,7 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
       client.pause()
       return
     }
-    const pair: Pair = { client, upstream: null }
+    const pair: Pair = { client, upstream: null, startup: null }
     pairs.add(pair)
     const upstream = net.connect(target.port, target.host)
     pair.upstream = upstream
@@ -60,6 +77,14 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
     upstream.on('close', () => drop(pair))
     client.pipe(upstream)
     upstream.pipe(client)
+    // After pipe's own listener: the startup bytes reach the server, its answer never comes back.
+    client.once('data', (chunk: Buffer) => {
+      pair.startup = chunk.toString('latin1')
+      if (matches(pair)) {
+        frozen.add(pair)
+        freeze(pair)
+      }
+    })
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -82,23 +107,27 @@ export async function startTcpProxy (target: { host: string, port: number }): Pr
     cut (next = 'refuse') {
       mode = next
       for (const pair of [...pairs]) {
-        if (next === 'refuse') {
-          drop(pair)
-        } else {
-          // Nothing moves in either direction any more, but neither side learns why.
-          pair.client.unpipe(pair.upstream!)
-          pair.upstream!.unpipe(pair.client)
-          pair.client.pause()
-          pair.upstream!.pause()
+        if (next === 'refuse') drop(pair)
+        else freeze(pair)
+      }
+    },
+    blackholeMatching (text) {
+      matching = text
+      for (const pair of pairs) {
+        if (matches(pair)) {
+          frozen.add(pair)
+          freeze(pair)
         }
       }
     },
     restore () {
       // Connections frozen by a partition are beyond saving (a real one would time out
       // on both ends); drop them so clients reconnect.
-      for (const pair of [...pairs]) if (mode === 'blackhole') drop(pair)
+      for (const pair of [...pairs]) if (mode === 'blackhole' || frozen.has(pair)) drop(pair)
       for (const socket of [...held]) socket.resetAndDestroy()
       held.clear()
+      frozen.clear()
+      matching = null
       mode = 'pass'
     },
     close: async () => {

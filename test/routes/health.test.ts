@@ -14,7 +14,7 @@ for (const driver of testDrivers()) {
       const s = await buildTestServer(t, { driver })
       const res = await s.app.inject({ url: '/readyz' })
       t.equal(res.statusCode, 200, res.body)
-      t.same(res.json(), { status: 'ready', database: true, channelsLoaded: true, driver: driver === 'postgres' ? 'postgres' : 'pglite' })
+      t.same(res.json(), { status: 'ready', database: true, channelsLoaded: true, changeListener: true, driver: driver === 'postgres' ? 'postgres' : 'pglite' })
     })
 
     t.test('/readyz is a 503 NOT_READY problem naming the database when its ping fails', async (t) => {

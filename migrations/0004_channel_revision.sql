@@ -1,0 +1,1 @@
+ALTER TABLE "channels" ADD COLUMN "revision" integer DEFAULT 1 NOT NULL;
