@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config.js'
 import { buildTestServer, createThrowawayDatabase, testDrivers, type ThrowawayDatabase } from '../helpers/server.js'
 import { openSocket, portOf, rawRequest, readResponse } from '../helpers/raw-http.js'
 import { issuePublisherToken } from '../../src/token-tools.js'
+import { emptyChannelsDir } from '../helpers/cli.js'
 
 const SHORT_TIMEOUTS = { REQUEST_TIMEOUT: '600ms', HEADERS_TIMEOUT: '300ms' }
 
@@ -117,7 +118,7 @@ for (const driver of testDrivers()) {
       REQUEST_TIMEOUT: '1h',
       HEADERS_TIMEOUT: '1h',
       DATA_DIR: scratch,
-      CHANNELS_DIR: path.join(scratch, 'no-channels'),
+      CHANNELS_DIR: emptyChannelsDir(path.join(scratch, 'no-channels')),
       AUTH_SECRET: authSecret,
       LOG_LEVEL: 'silent',
       ...(throwaway !== null && { DATABASE_URL: throwaway.url })
