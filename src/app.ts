@@ -13,6 +13,7 @@ import type { LicenseKey } from './services/license-verifier.js'
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import databasePlugin from './plugins/database.js'
+import fleetPlugin from './plugins/fleet.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import problemsPlugin, { sendProblem } from './plugins/problems.js'
@@ -101,6 +102,12 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(specStatePlugin, {
     keys: opts.licenseKeys,
     policy: { issuer: opts.config.licenseIssuer, audience: opts.config.licenseAudience },
+    ...(opts.now !== undefined && { now: opts.now })
+  })
+  await fastify.register(fleetPlugin, {
+    flushIntervalMs: opts.config.checkinFlushIntervalMs,
+    maxPending: opts.config.checkinMaxPending,
+    reportRetentionSeconds: opts.config.reportRetentionSeconds,
     ...(opts.now !== undefined && { now: opts.now })
   })
   await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })

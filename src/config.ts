@@ -37,6 +37,12 @@ export interface Config {
   trustProxy: boolean
   /** NODE_ENV=production: no development keys; the server refuses to start without real ones. */
   production: boolean
+  /** How often check-ins and reports are written to the database (ms). */
+  checkinFlushIntervalMs: number
+  /** Deployments (and reports) held unwritten at most, e.g. while the database is down. */
+  checkinMaxPending: number
+  /** Apply reports older than this are pruned (seconds). */
+  reportRetentionSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -94,6 +100,13 @@ export function loadConfig (env: Env = process.env): Config {
   const windowText = text(env, 'RATE_LIMIT_WINDOW') ?? '1m'
   const rateLimitWindowMs = parseDuration(windowText)
   if (rateLimitWindowMs === null || rateLimitWindowMs < 1000) throw new ConfigError(`RATE_LIMIT_WINDOW must be a duration of at least 1s, got "${windowText}"`)
+  const flushText = text(env, 'CHECKIN_FLUSH_INTERVAL') ?? '5s'
+  const checkinFlushIntervalMs = parseDuration(flushText)
+  if (checkinFlushIntervalMs === null || checkinFlushIntervalMs < 100 || checkinFlushIntervalMs > 3_600_000) throw new ConfigError(`CHECKIN_FLUSH_INTERVAL must be a duration between 100ms and 1h, got "${flushText}"`)
+  const retentionText = text(env, 'REPORT_RETENTION') ?? '30d'
+  const retentionMs = parseDuration(retentionText)
+  // The reports table's trigger never lets a report younger than an hour be deleted.
+  if (retentionMs === null || retentionMs < 3_600_000 || retentionMs % 1000 !== 0) throw new ConfigError(`REPORT_RETENTION must be a duration of whole seconds, at least 1h, got "${retentionText}"`)
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -114,7 +127,10 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitWindowMs,
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     trustProxy: bool(env, 'TRUST_PROXY', false),
-    production: text(env, 'NODE_ENV') === 'production'
+    production: text(env, 'NODE_ENV') === 'production',
+    checkinFlushIntervalMs,
+    checkinMaxPending: integer(env, 'CHECKIN_MAX_PENDING', 1_000_000, 1, 100_000_000),
+    reportRetentionSeconds: retentionMs / 1000
   }
 }
 

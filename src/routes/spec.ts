@@ -82,7 +82,7 @@ interface PullEndpoint<R extends PullRequest> {
 }
 
 const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
-  const { specCache, licenses, metrics } = fastify
+  const { specCache, licenses, metrics, checkins } = fastify
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
   const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
   const { anonymousChannel } = opts
@@ -145,14 +145,20 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       const spec = specCache.specFor(state, selectSpec(state, deployment, Date.now()))
       if (spec instanceof Promise) {
         return spec.then(
-          (compiled) => { endpoint.send(request, reply, compiled) },
+          (compiled) => { deliver(endpoint, request, reply, deployment, compiled) },
           (error: unknown) => { throw refused(endpoint, reply, channel, error) }
         )
       }
-      endpoint.send(request, reply, spec)
+      deliver(endpoint, request, reply, deployment, spec)
     } catch (error) {
       throw refused(endpoint, reply, channel, error)
     }
+  }
+
+  /** An authorized pull that is answered (200 or 304) is the deployment's check-in. */
+  function deliver<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply, deployment: Deployment, spec: CompiledSpec): void {
+    checkins.record(deployment, spec.version, request)
+    endpoint.send(request, reply, spec)
   }
 
   const specEndpoint: PullEndpoint<SpecRequest> = {

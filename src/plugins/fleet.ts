@@ -1,0 +1,63 @@
+/**
+ * Wires the fleet: the check-in recorder the spec path writes to, the flusher that carries its
+ * records to the database, and the fleet repository the publisher routes read.
+ */
+import fp from 'fastify-plugin'
+import { createFleetStore, type FleetStore } from '../db/store.js'
+import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    checkins: CheckinRecorder
+    checkinFlusher: CheckinFlusher
+    fleetStore: FleetStore
+  }
+}
+
+export interface FleetPluginOptions {
+  flushIntervalMs: number
+  maxPending: number
+  reportRetentionSeconds: number
+  now?: () => number
+}
+
+/** Pruning is a cheap indexed delete, but there is no need to run it every few seconds. */
+const PRUNE_EVERY_MS = 3_600_000
+
+export default fp<FleetPluginOptions>(async (fastify, opts) => {
+  const now = opts.now ?? Date.now
+  const fleetStore = createFleetStore(fastify.database.db)
+  const { metrics } = fastify
+  const recorder = new CheckinRecorder(fleetStore, {
+    maxPending: opts.maxPending,
+    now,
+    onDrop: (kind) => { metrics.checkinsDropped.inc({ kind }) },
+    onBatch: (_rows, seconds) => {
+      metrics.fleetFlushBatches.inc({ result: 'ok' })
+      metrics.fleetFlushDuration.observe(seconds)
+    }
+  })
+  let lastPrune = 0
+  const flusher = new CheckinFlusher(recorder, opts.flushIntervalMs, (error) => {
+    metrics.fleetFlushBatches.inc({ result: 'error' })
+    // The records stay pending and the next tick tries again; only the reason is logged.
+    fastify.log.warn({ reason: (error as Error).message, pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
+  }, async () => {
+    if (now() - lastPrune < PRUNE_EVERY_MS) return
+    lastPrune = now()
+    await fleetStore.pruneReports(opts.reportRetentionSeconds, now())
+  })
+  fastify.decorate('checkins', recorder)
+  fastify.decorate('checkinFlusher', flusher)
+  fastify.decorate('fleetStore', fleetStore)
+  fastify.addHook('onReady', async () => { flusher.start() })
+  // Added after the database plugin's close hook is registered: fastify runs onClose hooks
+  // of one instance in reverse order, so this last flush happens before the database closes.
+  fastify.addHook('onClose', async () => {
+    try {
+      await flusher.stop()
+    } catch (error) {
+      fastify.log.warn({ reason: (error as Error).message, pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
+    }
+  })
+}, { name: 'chartcast-fleet', dependencies: ['chartcast-database', 'chartcast-metrics'] })
