@@ -4,6 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import { createFleetStore, type FleetStore } from '../db/store.js'
+import { isDatabaseUnavailable } from './problems.js'
 import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
 
 declare module 'fastify' {
@@ -19,6 +20,19 @@ export interface FleetPluginOptions {
   maxPending: number
   reportRetentionSeconds: number
   now?: () => number
+}
+
+/**
+ * What a failed write's log line may say: drizzle's query errors carry the SQL and its
+ * parameters (client text) in their message, so only the kind and the SQLSTATE are logged.
+ */
+function failureReason (error: unknown): string {
+  if (isDatabaseUnavailable(error)) return 'the database is unreachable'
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `the database refused the write (SQLSTATE ${code})`
+  }
+  return 'the write failed'
 }
 
 /** Pruning is a cheap indexed delete, but there is no need to run it every few seconds. */
@@ -41,7 +55,7 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
   const flusher = new CheckinFlusher(recorder, opts.flushIntervalMs, (error) => {
     metrics.fleetFlushBatches.inc({ result: 'error' })
     // The records stay pending and the next tick tries again; only the reason is logged.
-    fastify.log.warn({ reason: (error as Error).message, pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
+    fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
   }, async () => {
     if (now() - lastPrune < PRUNE_EVERY_MS) return
     lastPrune = now()
@@ -57,7 +71,7 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
     try {
       await flusher.stop()
     } catch (error) {
-      fastify.log.warn({ reason: (error as Error).message, pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
+      fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
     }
   })
 }, { name: 'chartcast-fleet', dependencies: ['chartcast-database', 'chartcast-metrics'] })
