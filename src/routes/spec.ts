@@ -20,6 +20,7 @@ import { InvalidLicenseGuard, SpecRateLimiter } from '../services/spec-rate-limi
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { described, licensedRoute } from './common.js'
+import reportRoutes from './reports.js'
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
@@ -234,6 +235,25 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   function basicChallenge (error: unknown): unknown {
     return error instanceof ChartcastError && error.status === 401 ? new ChartcastError(error.code, error.detail, { 'www-authenticate': BASIC_CHALLENGE }) : error
   }
+
+  /**
+   * The spec pull's license step for the channel's other licensed route, apply reports: the
+   * same verification, entitlement and rate window (one license, one window).
+   */
+  function authorizeChannelLicense (request: PullRequest & { params: { name: string } }): LicenseClaims | Promise<LicenseClaims> {
+    const channel = request.params.name
+    const token = bearerLicense(request.headers.authorization)
+    const claims = licenses.authorizeCached(token, channel)
+    if (claims === null) {
+      return verifyNew(request, async () => await licenses.authorize(token, channel)).then((verified) => {
+        limiter?.countLicense(verified)
+        return verified
+      })
+    }
+    limiter?.countLicense(claims)
+    return claims
+  }
+  await fastify.register(reportRoutes, { authorize: authorizeChannelLicense })
 
   fastify.get('/channels/:name/spec', {
     schema: {
