@@ -20,6 +20,7 @@ import problemsPlugin, { sendProblem } from './plugins/problems.js'
 import specStatePlugin from './plugins/spec-state.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
+import fleetRoutes from './routes/fleet.js'
 import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
@@ -135,6 +136,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(licensesRoutes, { apiRateLimit })
   await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
+  await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */
