@@ -457,6 +457,18 @@ export function createFleetStore (db: AppDatabase) {
       return { row, reports: latest }
     },
 
+    /** Deployments per channel and applied version, with how many of them are stale (metrics). */
+    async fleetCounts (filter: Pick<DeploymentFilter, 'now' | 'staleAfter'>): Promise<Array<{ channel: string, version: string, deployments: number, stale: number }>> {
+      const stale = staleCondition(filter)
+      const rows = await db.select({
+        channel: deployments.channel,
+        version: sql<string>`coalesce(${deployments.appliedVersion}, 'unknown')`,
+        deployments: sql<number>`count(*)::int`,
+        stale: sql<number>`count(*) FILTER (WHERE ${stale})::int`
+      }).from(deployments).groupBy(deployments.channel, sql`2`)
+      return rows.map((r) => ({ channel: r.channel, version: r.version, deployments: Number(r.deployments), stale: Number(r.stale) }))
+    },
+
     /** Counts for one channel's fleet page: per applied version, per latest report, and stale. */
     async channelFleet (channel: string, filter: Pick<DeploymentFilter, 'now' | 'staleAfter'>) {
       const stale = staleCondition(filter)

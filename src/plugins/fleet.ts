@@ -2,7 +2,10 @@
  * Wires the fleet: the check-in recorder the spec path writes to, the flusher that carries its
  * records to the database, and the fleet repository the publisher routes read.
  */
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { Gauge } from 'prom-client'
+import { DEFAULT_STALE_AFTER_SECONDS, staleAfterSeconds } from '../domain/fleet.js'
 import { createFleetStore, type FleetStore } from '../db/store.js'
 import { isDatabaseUnavailable } from './problems.js'
 import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
@@ -35,6 +38,59 @@ function failureReason (error: unknown): string {
   return 'the write failed'
 }
 
+/**
+ * Deployments per channel and applied version, and stale per channel, counted in the database
+ * when /metrics is scraped (one grouped query per scrape, shared by both gauges). While the
+ * database is away the gauges keep their last values rather than failing the scrape.
+ */
+function registerFleetGauges (fastify: FastifyInstance, fleetStore: FleetStore, now: () => number): void {
+  let inFlight: ReturnType<FleetStore['fleetCounts']> | null = null
+  const counts = async () => {
+    inFlight ??= (async () => {
+      const byChannel = new Map<string, number>()
+      for (const name of fastify.specCache.channelNames()) {
+        const state = fastify.specCache.get(name)
+        if (state !== undefined) byChannel.set(name, staleAfterSeconds(state.row.pollInterval))
+      }
+      return await fleetStore.fleetCounts({ now: now(), staleAfter: { byChannel, fallback: DEFAULT_STALE_AFTER_SECONDS } })
+    })().finally(() => { inFlight = null })
+    return await inFlight
+  }
+  const registers = [fastify.metrics.registry]
+  void new Gauge({
+    name: 'chartcast_deployments',
+    help: 'Deployments by the channel they pulled last and their applied version ("unknown": never said)',
+    labelNames: ['channel', 'version'],
+    registers,
+    async collect () {
+      try {
+        const rows = await counts()
+        this.reset()
+        for (const row of rows) this.set({ channel: row.channel, version: row.version }, row.deployments)
+      } catch (error) {
+        fastify.log.debug({ reason: failureReason(error) }, 'deployment gauges not refreshed')
+      }
+    }
+  })
+  void new Gauge({
+    name: 'chartcast_deployments_stale',
+    help: 'Deployments not seen for longer than 3x their channel\'s poll interval (24 h without one), by channel',
+    labelNames: ['channel'],
+    registers,
+    async collect () {
+      try {
+        const rows = await counts()
+        this.reset()
+        const byChannel = new Map<string, number>()
+        for (const row of rows) byChannel.set(row.channel, (byChannel.get(row.channel) ?? 0) + row.stale)
+        for (const [channel, stale] of byChannel) this.set({ channel }, stale)
+      } catch (error) {
+        fastify.log.debug({ reason: failureReason(error) }, 'stale gauges not refreshed')
+      }
+    }
+  })
+}
+
 /** Pruning is a cheap indexed delete, but there is no need to run it every few seconds. */
 const PRUNE_EVERY_MS = 3_600_000
 
@@ -62,6 +118,7 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
     await fleetStore.pruneReports(opts.reportRetentionSeconds, now())
   })
   fastify.decorate('checkins', recorder)
+  registerFleetGauges(fastify, fleetStore, now)
   fastify.decorate('checkinFlusher', flusher)
   fastify.decorate('fleetStore', fleetStore)
   fastify.addHook('onReady', async () => { flusher.start() })
@@ -74,4 +131,4 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
       fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
     }
   })
-}, { name: 'chartcast-fleet', dependencies: ['chartcast-database', 'chartcast-metrics'] })
+}, { name: 'chartcast-fleet', dependencies: ['chartcast-database', 'chartcast-metrics', 'chartcast-spec-state'] })

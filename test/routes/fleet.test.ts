@@ -123,6 +123,18 @@ for (const driver of testDrivers()) {
     assertProblem(t, await server.app.inject({ url: '/channels/nope/fleet', headers: auth(server.tokens.reader) }), 404, 'CHANNEL_NOT_FOUND')
   })
 
+  t.test(`${driver}: /metrics counts deployments per channel and version, stale per channel, and flush batches`, async (t) => {
+    const { server } = await fleet(t, driver)
+    const { body } = await server.app.inject({ url: '/metrics' })
+    t.match(body, /chartcast_deployments\{channel="stable",version="1\.0\.0"\} 2\n/)
+    t.match(body, /chartcast_deployments\{channel="stable",version="unknown"\} 1\n/)
+    t.match(body, /chartcast_deployments\{channel="beta",version="unknown"\} 1\n/)
+    t.match(body, /chartcast_deployments_stale\{channel="stable"\} 2\n/)
+    t.match(body, /chartcast_deployments_stale\{channel="beta"\} 0\n/)
+    t.match(body, /chartcast_fleet_flush_batches_total\{result="ok"\} 1\n/, 'the one flush was one batch')
+    t.match(body, /chartcast_fleet_flush_batch_duration_seconds_count 1\n/)
+  })
+
   t.test(`${driver}: the fleet endpoints need a publisher token`, async (t) => {
     const { server } = await fleet(t, driver)
     for (const url of ['/deployments', '/deployments/d1', '/channels/stable/fleet']) {
