@@ -63,6 +63,8 @@ const DEFAULT_BATCH_SIZE = 5_000
 export class CheckinRecorder {
   private pending = new Map<string, CheckinRecord>()
   private pendingReports: ReportRecord[] = []
+  /** Reports before this index were dropped: dropping by shift() would copy the whole array each time. */
+  private reportsHead = 0
   private flushing: Promise<void> | null = null
   private readonly maxPending: number
   private readonly batchSize: number
@@ -86,7 +88,7 @@ export class CheckinRecorder {
   }
 
   get pendingReportCount (): number {
-    return this.pendingReports.length
+    return this.pendingReports.length - this.reportsHead
   }
 
   /** Records dropped because the bound was reached (check-ins and reports). */
@@ -121,9 +123,18 @@ export class CheckinRecorder {
   /** An apply report: kept for the next flush (every report is a row; none coalesce). */
   report (report: Omit<ReportRecord, 'at'>): void {
     this.pendingReports.push({ ...report, at: this.now() })
-    if (this.pendingReports.length > this.maxPending) {
-      this.pendingReports.shift()
+    this.boundReports()
+  }
+
+  private boundReports (): void {
+    while (this.pendingReportCount > this.maxPending) {
+      this.reportsHead++
       this.countDrop('report')
+    }
+    // Compacted once half the array is dropped entries: amortised constant per report.
+    if (this.reportsHead > 0 && this.reportsHead * 2 >= this.pendingReports.length) {
+      this.pendingReports = this.pendingReports.slice(this.reportsHead)
+      this.reportsHead = 0
     }
   }
 
@@ -146,7 +157,7 @@ export class CheckinRecorder {
    */
   async flush (): Promise<void> {
     while (this.flushing !== null) await this.flushing.catch(() => {})
-    if (this.pending.size === 0 && this.pendingReports.length === 0) return
+    if (this.pending.size === 0 && this.pendingReportCount === 0) return
     this.flushing = this.flushNow()
     try {
       await this.flushing
@@ -157,9 +168,10 @@ export class CheckinRecorder {
 
   private async flushNow (): Promise<void> {
     const checkins = [...this.pending.values()]
-    const reports = this.pendingReports
+    const reports = this.pendingReports.slice(this.reportsHead)
     this.pending = new Map()
     this.pendingReports = []
+    this.reportsHead = 0
     let written = 0
     let reportsWritten = 0
     try {
@@ -187,11 +199,9 @@ export class CheckinRecorder {
     for (const [id, record] of this.pending) merged.set(id, record)
     this.pending = merged
     while (this.pending.size > this.maxPending) this.dropOldest()
-    this.pendingReports = reports.concat(this.pendingReports)
-    while (this.pendingReports.length > this.maxPending) {
-      this.pendingReports.shift()
-      this.countDrop('report')
-    }
+    this.pendingReports = reports.concat(this.pendingReports.slice(this.reportsHead))
+    this.reportsHead = 0
+    this.boundReports()
   }
 }
 

@@ -113,6 +113,17 @@ t.test('reports are bounded too', async (t) => {
   t.equal(recorder.dropped, 1)
   await recorder.flush()
   t.same(writer.batches[0]?.reports.map((r) => r.version), ['1.1.0', '1.2.0'])
+
+  writer.down = true
+  const send = (version: string) => { recorder.report({ deploymentId: 'a', channel: 'stable', version, outcome: 'applied', detail: null, digest: null }) }
+  send('2.0.0')
+  await t.rejects(recorder.flush(), { message: 'database unavailable' })
+  for (const version of ['2.1.0', '2.2.0', '2.3.0', '2.4.0']) send(version)
+  t.equal(recorder.pendingReportCount, 2)
+  t.equal(recorder.dropped, 4)
+  writer.down = false
+  await recorder.flush()
+  t.same(writer.batches[1]?.reports.map((r) => r.version), ['2.3.0', '2.4.0'], 'the newest kept, in order')
 })
 
 t.test('a large flush is written in batches of batchSize', async (t) => {
