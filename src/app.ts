@@ -15,6 +15,7 @@ import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import connectionLimitsPlugin from './plugins/connection-limits.js'
 import databasePlugin from './plugins/database.js'
+import fleetPlugin from './plugins/fleet.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import problemsPlugin, { sendProblem } from './plugins/problems.js'
@@ -22,6 +23,7 @@ import specStatePlugin from './plugins/spec-state.js'
 import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
+import fleetRoutes from './routes/fleet.js'
 import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
@@ -139,6 +141,12 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     listenHeartbeatMs: opts.config.listenHeartbeatMs,
     ...(opts.now !== undefined && { now: opts.now })
   })
+  await fastify.register(fleetPlugin, {
+    flushIntervalMs: opts.config.checkinFlushIntervalMs,
+    maxPending: opts.config.checkinMaxPending,
+    reportRetentionSeconds: opts.config.reportRetentionSeconds,
+    ...(opts.now !== undefined && { now: opts.now })
+  })
   await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })
 
   // One line per request, at debug. The hook is only installed when debug is on: on the spec
@@ -164,6 +172,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(licensesRoutes, { apiRateLimit })
   await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
+  await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */

@@ -51,6 +51,12 @@ export interface Config {
   resyncIntervalMs: number
   /** How often the PostgreSQL listening connection must answer (LISTEN_HEARTBEAT_INTERVAL). */
   listenHeartbeatMs: number
+  /** How often check-ins and reports are written to the database (ms). */
+  checkinFlushIntervalMs: number
+  /** Deployments (and reports) held unwritten at most, e.g. while the database is down. */
+  checkinMaxPending: number
+  /** Apply reports older than this are pruned (seconds). */
+  reportRetentionSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -128,6 +134,13 @@ export function loadConfig (env: Env = process.env): Config {
   if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT (the headers are part of the request)')
   const resyncIntervalMs = interval(env, 'RESYNC_INTERVAL', '30s')
   const listenHeartbeatMs = interval(env, 'LISTEN_HEARTBEAT_INTERVAL', '10s')
+  const flushText = text(env, 'CHECKIN_FLUSH_INTERVAL') ?? '5s'
+  const checkinFlushIntervalMs = parseDuration(flushText)
+  if (checkinFlushIntervalMs === null || checkinFlushIntervalMs < 100 || checkinFlushIntervalMs > 3_600_000) throw new ConfigError(`CHECKIN_FLUSH_INTERVAL must be a duration between 100ms and 1h, got "${flushText}"`)
+  const retentionText = text(env, 'REPORT_RETENTION') ?? '30d'
+  const retentionMs = parseDuration(retentionText)
+  // The reports table's trigger never lets a report younger than an hour be deleted.
+  if (retentionMs === null || retentionMs < 3_600_000 || retentionMs % 1000 !== 0) throw new ConfigError(`REPORT_RETENTION must be a duration of whole seconds, at least 1h, got "${retentionText}"`)
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -155,7 +168,10 @@ export function loadConfig (env: Env = process.env): Config {
     maxConnections: integer(env, 'MAX_CONNECTIONS', 10_000, 0, 10_000_000),
     maxConnectionsPerAddress: integer(env, 'MAX_CONNECTIONS_PER_ADDRESS', 100, 0, 10_000_000),
     resyncIntervalMs,
-    listenHeartbeatMs
+    listenHeartbeatMs,
+    checkinFlushIntervalMs,
+    checkinMaxPending: integer(env, 'CHECKIN_MAX_PENDING', 1_000_000, 1, 100_000_000),
+    reportRetentionSeconds: retentionMs / 1000
   }
 }
 

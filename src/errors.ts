@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   RELEASE_NOT_FOUND: { status: 404, title: 'Release not found' },
   RELEASE_NOT_IN_CHANNEL: { status: 404, title: 'Release is not in this channel' },
   REVOCATION_NOT_FOUND: { status: 404, title: 'Revocation not found' },
+  DEPLOYMENT_NOT_FOUND: { status: 404, title: 'Deployment not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   REQUEST_TIMEOUT: { status: 408, title: 'Request not received in time' },
   RELEASE_CONFLICT: { status: 409, title: 'Release exists with other content' },

@@ -173,3 +173,69 @@ export const Problem = Type.Object({
   detail: Type.String(),
   code: Type.String()
 })
+
+/** An agent's apply report (POST /channels/:name/reports). */
+export const ReportInput = Type.Object({
+  version: VersionText,
+  outcome: Type.Union([Type.Literal('applied'), Type.Literal('failed'), Type.Literal('skipped')], { description: 'applied; failed (detail: the error); skipped (detail: why the agent did not apply)' }),
+  detail: Type.Optional(Type.String({ maxLength: 4096, description: 'helm\'s error text, or why the apply was skipped; at most 4,096 characters' })),
+  digest: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'digest of what was applied' }))
+}, { additionalProperties: false })
+
+export const ReportAccepted = Type.Object({ accepted: Type.Literal(true) })
+
+const Timestamp = Type.String({ format: 'date-time' })
+
+export const LastReport = Type.Object({
+  version: Type.String(),
+  outcome: Type.Union([Type.Literal('applied'), Type.Literal('failed'), Type.Literal('skipped')]),
+  detail: Type.Union([Type.String(), Type.Null()]),
+  at: Timestamp
+})
+
+export const FleetDeployment = Type.Object({
+  id: Type.String({ description: 'the license sub' }),
+  channel: Type.String({ description: 'the channel it pulled last' }),
+  appliedVersion: Type.Union([Type.String(), Type.Null()], { description: 'Chartcast-Applied of its last pull; null when it did not say' }),
+  servedVersion: Type.Union([Type.String(), Type.Null()], { description: 'the version its last pull was given' }),
+  lastSeenAt: Timestamp,
+  agent: Type.Union([Type.String(), Type.Null()], { description: 'User-Agent of its last pull' }),
+  stale: Type.Boolean({ description: 'not seen for longer than 3x the channel\'s poll interval (24 h without one)' }),
+  lastReport: Type.Union([LastReport, Type.Null()])
+})
+
+export const DeploymentQuery = Type.Object({
+  channel: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'applied version' })),
+  status: Type.Optional(Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('stale')])),
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+  before: Type.Optional(Type.String({ minLength: 1, maxLength: 600, description: 'the previous page\'s nextBefore' }))
+}, { additionalProperties: false })
+
+export const DeploymentList = Type.Object({
+  items: Type.Array(FleetDeployment),
+  nextBefore: Type.Union([Type.String(), Type.Null()])
+})
+
+export const DeploymentReport = Type.Object({
+  channel: Type.String(),
+  version: Type.String(),
+  outcome: Type.Union([Type.Literal('applied'), Type.Literal('failed'), Type.Literal('skipped')]),
+  detail: Type.Union([Type.String(), Type.Null()]),
+  digest: Type.Union([Type.String(), Type.Null()]),
+  at: Timestamp
+})
+
+export const DeploymentDetail = Type.Intersect([FleetDeployment, Type.Object({ reports: Type.Array(DeploymentReport, { description: 'the 50 latest, newest first' }) })])
+
+export const ChannelFleet = Type.Object({
+  channel: Type.String(),
+  total: Type.Integer(),
+  stale: Type.Integer(),
+  staleAfterSeconds: Type.Integer(),
+  byVersion: Type.Record(Type.String(), Type.Object({
+    deployments: Type.Integer({ description: 'deployments whose applied version this is ("unknown": never said)' }),
+    applied: Type.Integer({ description: 'deployments whose latest report applied this version' }),
+    failed: Type.Integer({ description: 'deployments whose latest report failed to apply this version' })
+  }))
+})

@@ -112,6 +112,44 @@ export const auditChainHead = pgTable('audit_chain_head', {
   lastAt: timestamp('last_at', { withTimezone: true, mode: 'date' }).notNull()
 })
 
+/**
+ * The fleet: one row per deployment (license `sub`), written by the check-in flusher
+ * (src/services/checkin-recorder.ts). Several replicas upsert it; the newest `last_seen_at`
+ * wins for the check-in columns and the newest `last_report_at` for the report columns.
+ */
+export const deployments = pgTable('deployments', {
+  id: text('id').primaryKey(),
+  channel: text('channel').notNull(),
+  appliedVersion: text('applied_version'),
+  // Null only for a deployment known from a report before any pull reached the database.
+  servedVersion: text('served_version'),
+  lastSeenAt: timestamp('last_seen_at', { withTimezone: true, mode: 'date' }).notNull(),
+  agent: text('agent'),
+  address: text('address'),
+  lastReportVersion: text('last_report_version'),
+  lastReportOutcome: text('last_report_outcome', { enum: ['applied', 'failed', 'skipped'] }),
+  lastReportDetail: text('last_report_detail'),
+  lastReportAt: timestamp('last_report_at', { withTimezone: true, mode: 'date' })
+}, (table) => [
+  index('deployments_last_seen_idx').on(table.lastSeenAt, table.id),
+  index('deployments_channel_idx').on(table.channel)
+])
+
+/** Apply reports from agents: append-only, pruned after REPORT_RETENTION (migration 0005's trigger). */
+export const reports = pgTable('reports', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  deploymentId: text('deployment_id').notNull(),
+  channel: text('channel').notNull(),
+  version: text('version').notNull(),
+  outcome: text('outcome', { enum: ['applied', 'failed', 'skipped'] }).notNull(),
+  detail: text('detail'),
+  digest: text('digest'),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull()
+}, (table) => [
+  index('reports_deployment_idx').on(table.deploymentId, table.at),
+  index('reports_at_idx').on(table.at)
+])
+
 export type ReleaseRow = typeof releases.$inferSelect
 export type ChannelRow = typeof channels.$inferSelect
 export type ChannelReleaseRow = typeof channelReleases.$inferSelect
@@ -121,3 +159,5 @@ export type RevocationLiftRow = typeof revocationLifts.$inferSelect
 export type TokenRevocationRow = typeof tokenRevocations.$inferSelect
 export type AuditRow = typeof auditLog.$inferSelect
 export type AuditChainHeadRow = typeof auditChainHead.$inferSelect
+export type DeploymentRow = typeof deployments.$inferSelect
+export type ReportRow = typeof reports.$inferSelect

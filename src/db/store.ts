@@ -18,6 +18,7 @@ import {
   type AuditRow, type ChannelEventRow, type ChannelReleaseRow, type ChannelRow, type ReleaseRow, type RevocationRow
 } from './schema.js'
 import { revocationLifts, tokenRevocations, type RevocationLiftRow, type TokenRevocationRow } from './schema.js'
+import { deployments, reports, type DeploymentRow, type ReportRow } from './schema.js'
 
 type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
 
@@ -392,3 +393,145 @@ async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings,
 }
 
 export type Store = ReturnType<typeof createStore>
+
+/** A deployment's apply report as the flusher writes it (src/services/checkin-recorder.ts). */
+interface FleetReportInput { deploymentId: string, channel: string, version: string, outcome: string, detail: string | null, digest: string | null, at: number }
+interface FleetCheckinInput { id: string, channel: string, applied: string | null, served: string, at: number, agent: string | null, address: string }
+
+export interface DeploymentFilter {
+  channel?: string
+  version?: string
+  status?: 'ok' | 'failed' | 'stale'
+  /** Cursor: rows strictly older than this (lastSeenAt ms, then id) in the listing order. */
+  before?: { at: number, id: string }
+  limit: number
+  /** Now (ms), and the stale threshold per channel (seconds; `fallback` for any other). */
+  now: number
+  staleAfter: { byChannel: ReadonlyMap<string, number>, fallback: number }
+}
+
+function isoOf (ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+/**
+ * The fleet tables. Batches travel as one JSON parameter read by json_to_recordset: one
+ * statement for any number of rows, the same on both drivers (they serialise arrays differently).
+ */
+export function createFleetStore (db: AppDatabase) {
+  /** True where the deployment has not been seen for longer than its channel's threshold. */
+  function staleCondition (filter: Pick<DeploymentFilter, 'now' | 'staleAfter'>) {
+    const cases = [...filter.staleAfter.byChannel].map(([channel, seconds]) => sql`WHEN ${deployments.channel} = ${channel} THEN ${seconds}::double precision`)
+    const threshold = cases.length === 0 ? sql`${filter.staleAfter.fallback}::double precision` : sql`CASE ${sql.join(cases, sql` `)} ELSE ${filter.staleAfter.fallback}::double precision END`
+    return sql`(${deployments.lastSeenAt} < ${isoOf(filter.now)}::timestamptz - (${threshold}) * interval '1 second')`
+  }
+
+  return {
+    /**
+     * One transaction: the check-ins as one multi-row upsert (a row only moves forward: of two
+     * replicas flushing one deployment the newest lastSeenAt wins), the reports appended, and
+     * each deployment's latest report put on its record (again only forward).
+     */
+    async writeFleet (checkins: readonly FleetCheckinInput[], reports: readonly FleetReportInput[]): Promise<void> {
+      const latestReports = new Map<string, FleetReportInput>()
+      for (const report of reports) {
+        const held = latestReports.get(report.deploymentId)
+        if (held === undefined || held.at <= report.at) latestReports.set(report.deploymentId, report)
+      }
+      await db.transaction(async (tx) => {
+        if (checkins.length > 0) {
+          await tx.execute(sql`
+            INSERT INTO deployments (id, channel, applied_version, served_version, last_seen_at, agent, address)
+            SELECT r.id, r.channel, r.applied, r.served, to_timestamp(r.at / 1000.0), r.agent, r.address
+            FROM json_to_recordset(${JSON.stringify(checkins)}::json) AS r(id text, channel text, applied text, served text, at double precision, agent text, address text)
+            ON CONFLICT (id) DO UPDATE SET channel = excluded.channel, applied_version = excluded.applied_version,
+              served_version = excluded.served_version, last_seen_at = excluded.last_seen_at, agent = excluded.agent, address = excluded.address
+            WHERE deployments.last_seen_at < excluded.last_seen_at`)
+        }
+        if (reports.length > 0) {
+          await tx.execute(sql`
+            INSERT INTO reports (deployment_id, channel, version, outcome, detail, digest, at)
+            SELECT r."deploymentId", r.channel, r.version, r.outcome, r.detail, r.digest, to_timestamp(r.at / 1000.0)
+            FROM json_to_recordset(${JSON.stringify(reports)}::json) AS r("deploymentId" text, channel text, version text, outcome text, detail text, digest text, at double precision)`)
+          // A deployment known only from a report (its pulls not flushed yet) gets a row now;
+          // its check-in columns follow with the next flush.
+          await tx.execute(sql`
+            INSERT INTO deployments (id, channel, last_seen_at, last_report_version, last_report_outcome, last_report_detail, last_report_at)
+            SELECT r."deploymentId", r.channel, to_timestamp(r.at / 1000.0), r.version, r.outcome, r.detail, to_timestamp(r.at / 1000.0)
+            FROM json_to_recordset(${JSON.stringify([...latestReports.values()])}::json) AS r("deploymentId" text, channel text, version text, outcome text, detail text, at double precision)
+            ON CONFLICT (id) DO UPDATE SET last_report_version = excluded.last_report_version, last_report_outcome = excluded.last_report_outcome,
+              last_report_detail = excluded.last_report_detail, last_report_at = excluded.last_report_at
+            WHERE deployments.last_report_at IS NULL OR deployments.last_report_at < excluded.last_report_at`)
+        }
+      })
+    },
+
+    /**
+     * Deletes reports older than the retention; the reports table's trigger allows no other
+     * deletion (migrations/0005_fleet.sql). Returns how many were removed.
+     */
+    async pruneReports (retentionSeconds: number, now: number): Promise<number> {
+      return await db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT set_config('chartcast.report_retention', ${`${retentionSeconds} seconds`}, true)`)
+        const removed = await tx.delete(reports).where(lt(reports.at, new Date(now - retentionSeconds * 1000))).returning({ id: reports.id })
+        return removed.length
+      })
+    },
+
+    /** Newest lastSeenAt first (id breaks ties), each with whether it is stale. */
+    async listDeployments (filter: DeploymentFilter): Promise<Array<{ row: DeploymentRow, stale: boolean }>> {
+      const stale = staleCondition(filter)
+      const conditions = [
+        filter.channel === undefined ? undefined : eq(deployments.channel, filter.channel),
+        filter.version === undefined ? undefined : eq(deployments.appliedVersion, filter.version),
+        filter.status === 'failed' ? eq(deployments.lastReportOutcome, 'failed') : undefined,
+        filter.status === 'stale' ? stale : undefined,
+        filter.status === 'ok' ? sql`NOT ${stale} AND ${deployments.lastReportOutcome} IS DISTINCT FROM 'failed'` : undefined,
+        filter.before === undefined
+          ? undefined
+          : sql`(${deployments.lastSeenAt}, ${deployments.id}) < (${isoOf(filter.before.at)}::timestamptz, ${filter.before.id})`
+      ].filter((c) => c !== undefined)
+      const rows = await db.select({ row: deployments, stale: sql<boolean>`${stale}` }).from(deployments)
+        .where(conditions.length === 0 ? undefined : and(...conditions))
+        .orderBy(desc(deployments.lastSeenAt), desc(deployments.id)).limit(filter.limit)
+      return rows.map(({ row, stale }) => ({ row, stale: stale === true || (stale as unknown) === 't' }))
+    },
+
+    async getDeployment (id: string, reportLimit: number): Promise<{ row: DeploymentRow, reports: ReportRow[] } | null> {
+      const [row] = await db.select().from(deployments).where(eq(deployments.id, id))
+      if (row === undefined) return null
+      const latest = await db.select().from(reports).where(eq(reports.deploymentId, id)).orderBy(desc(reports.at), desc(reports.id)).limit(reportLimit)
+      return { row, reports: latest }
+    },
+
+    /** Deployments per channel and applied version, with how many of them are stale (metrics). */
+    async fleetCounts (filter: Pick<DeploymentFilter, 'now' | 'staleAfter'>): Promise<Array<{ channel: string, version: string, deployments: number, stale: number }>> {
+      const stale = staleCondition(filter)
+      const rows = await db.select({
+        channel: deployments.channel,
+        version: sql<string>`coalesce(${deployments.appliedVersion}, 'unknown')`,
+        deployments: sql<number>`count(*)::int`,
+        stale: sql<number>`count(*) FILTER (WHERE ${stale})::int`
+      }).from(deployments).groupBy(deployments.channel, sql`2`)
+      return rows.map((r) => ({ channel: r.channel, version: r.version, deployments: Number(r.deployments), stale: Number(r.stale) }))
+    },
+
+    /** Counts for one channel's fleet page: per applied version, per latest report, and stale. */
+    async channelFleet (channel: string, filter: Pick<DeploymentFilter, 'now' | 'staleAfter'>) {
+      const stale = staleCondition(filter)
+      const [totals] = await db.select({ total: sql<number>`count(*)::int`, stale: sql<number>`count(*) FILTER (WHERE ${stale})::int` }).from(deployments).where(eq(deployments.channel, channel))
+      const byApplied = await db.select({ version: sql<string>`coalesce(${deployments.appliedVersion}, 'unknown')`, count: sql<number>`count(*)::int` })
+        .from(deployments).where(eq(deployments.channel, channel)).groupBy(sql`1`)
+      const byReport = await db.select({ version: deployments.lastReportVersion, outcome: deployments.lastReportOutcome, count: sql<number>`count(*)::int` })
+        .from(deployments).where(and(eq(deployments.channel, channel), isNotNull(deployments.lastReportVersion))).groupBy(deployments.lastReportVersion, deployments.lastReportOutcome)
+      return {
+        total: Number(totals?.total ?? 0),
+        stale: Number(totals?.stale ?? 0),
+        byApplied: byApplied.map((r) => ({ version: r.version, count: Number(r.count) })),
+        byReport: byReport.map((r) => ({ version: r.version ?? '', outcome: r.outcome, count: Number(r.count) }))
+      }
+    }
+  }
+}
+
+export type FleetStore = ReturnType<typeof createFleetStore>

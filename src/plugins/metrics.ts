@@ -39,6 +39,10 @@ export interface Metrics {
   pullDuration: Histogram<'endpoint'>
   publishes: Counter<'result'>
   mutations: Counter<'action'>
+  checkinsDropped: Counter<'kind'>
+  fleetFlushBatches: Counter<'result'>
+  fleetFlushDuration: Histogram
+  reports: Counter<'channel' | 'outcome'>
 }
 
 declare module 'fastify' {
@@ -67,7 +71,11 @@ export function createMetrics (): Metrics {
     pulls,
     pullDuration: new Histogram({ name: 'chartcast_spec_pull_duration_seconds', help: 'Time from receiving a spec pull to its answer being handed to Node (the socket write is not included)', labelNames: ['endpoint'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [registry] }),
     publishes: new Counter({ name: 'chartcast_publishes_total', help: 'Release publishes by result (created, identical, conflict, invalid)', labelNames: ['result'], registers: [registry] }),
-    mutations: new Counter({ name: 'chartcast_mutations_total', help: 'Acknowledged mutations by action', labelNames: ['action'], registers: [registry] })
+    mutations: new Counter({ name: 'chartcast_mutations_total', help: 'Acknowledged mutations by action', labelNames: ['action'], registers: [registry] }),
+    checkinsDropped: new Counter({ name: 'chartcast_checkins_dropped_total', help: 'Check-ins (kind checkin) and apply reports (kind report) dropped unwritten because CHECKIN_MAX_PENDING was reached', labelNames: ['kind'], registers: [registry] }),
+    fleetFlushBatches: new Counter({ name: 'chartcast_fleet_flush_batches_total', help: 'Batches of check-ins and reports written to the database (result ok) or failed (result error)', labelNames: ['result'], registers: [registry] }),
+    fleetFlushDuration: new Histogram({ name: 'chartcast_fleet_flush_batch_duration_seconds', help: 'Time to write one batch of check-ins and reports', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [registry] }),
+    reports: new Counter({ name: 'chartcast_reports_total', help: 'Apply reports accepted, by channel and outcome', labelNames: ['channel', 'outcome'], registers: [registry] })
   }
 }
 

@@ -21,6 +21,7 @@ import type { ChannelState } from '../services/spec-cache.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { described, licensedRoute } from './common.js'
+import reportRoutes from './reports.js'
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
@@ -85,7 +86,7 @@ interface PullEndpoint<R extends PullRequest> {
 }
 
 const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
-  const { specCache, licenses, metrics } = fastify
+  const { specCache, licenses, metrics, checkins } = fastify
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
   const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
   const { anonymousChannel } = opts
@@ -148,14 +149,20 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       const spec = specCache.specFor(state, selectSpec(state, deployment, Date.now()))
       if (spec instanceof Promise) {
         return spec.then(
-          (compiled) => { endpoint.send(request, reply, compiled, state) },
+          (compiled) => { deliver(endpoint, request, reply, deployment, compiled, state) },
           (error: unknown) => { throw refused(endpoint, reply, channel, error) }
         )
       }
-      endpoint.send(request, reply, spec, state)
+      deliver(endpoint, request, reply, deployment, spec, state)
     } catch (error) {
       throw refused(endpoint, reply, channel, error)
     }
+  }
+
+  /** An authorized pull that is answered (200 or 304) is the deployment's check-in. */
+  function deliver<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply, deployment: Deployment, spec: CompiledSpec, state: ChannelState): void {
+    checkins.record(deployment, spec.version, request)
+    endpoint.send(request, reply, spec, state)
   }
 
   const specEndpoint: PullEndpoint<SpecRequest> = {
@@ -231,6 +238,25 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   function basicChallenge (error: unknown): unknown {
     return error instanceof ChartcastError && error.status === 401 ? new ChartcastError(error.code, error.detail, { 'www-authenticate': BASIC_CHALLENGE }) : error
   }
+
+  /**
+   * The spec pull's license step for the channel's other licensed route, apply reports: the
+   * same verification, entitlement and rate window (one license, one window).
+   */
+  function authorizeChannelLicense (request: PullRequest & { params: { name: string } }): LicenseClaims | Promise<LicenseClaims> {
+    const channel = request.params.name
+    const token = bearerLicense(request.headers.authorization)
+    const claims = licenses.authorizeCached(token, channel)
+    if (claims === null) {
+      return verifyNew(request, async () => await licenses.authorize(token, channel)).then((verified) => {
+        limiter?.countLicense(verified)
+        return verified
+      })
+    }
+    limiter?.countLicense(claims)
+    return claims
+  }
+  await fastify.register(reportRoutes, { authorize: authorizeChannelLicense })
 
   fastify.get('/channels/:name/spec', {
     schema: {

@@ -1,0 +1,134 @@
+/**
+ * Wires the fleet: the check-in recorder the spec path writes to, the flusher that carries its
+ * records to the database, and the fleet repository the publisher routes read.
+ */
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Gauge } from 'prom-client'
+import { DEFAULT_STALE_AFTER_SECONDS, staleAfterSeconds } from '../domain/fleet.js'
+import { createFleetStore, type FleetStore } from '../db/store.js'
+import { isDatabaseUnavailable } from './problems.js'
+import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    checkins: CheckinRecorder
+    checkinFlusher: CheckinFlusher
+    fleetStore: FleetStore
+  }
+}
+
+export interface FleetPluginOptions {
+  flushIntervalMs: number
+  maxPending: number
+  reportRetentionSeconds: number
+  now?: () => number
+}
+
+/**
+ * What a failed write's log line may say: drizzle's query errors carry the SQL and its
+ * parameters (client text) in their message, so only the kind and the SQLSTATE are logged.
+ */
+function failureReason (error: unknown): string {
+  if (isDatabaseUnavailable(error)) return 'the database is unreachable'
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `the database refused the write (SQLSTATE ${code})`
+  }
+  return 'the write failed'
+}
+
+/**
+ * Deployments per channel and applied version, and stale per channel, counted in the database
+ * when /metrics is scraped (one grouped query per scrape, shared by both gauges). While the
+ * database is away the gauges keep their last values rather than failing the scrape.
+ */
+function registerFleetGauges (fastify: FastifyInstance, fleetStore: FleetStore, now: () => number): void {
+  let inFlight: ReturnType<FleetStore['fleetCounts']> | null = null
+  const counts = async () => {
+    inFlight ??= (async () => {
+      const byChannel = new Map<string, number>()
+      for (const name of fastify.specCache.channelNames()) {
+        const state = fastify.specCache.get(name)
+        if (state !== undefined) byChannel.set(name, staleAfterSeconds(state.row.pollInterval))
+      }
+      return await fleetStore.fleetCounts({ now: now(), staleAfter: { byChannel, fallback: DEFAULT_STALE_AFTER_SECONDS } })
+    })().finally(() => { inFlight = null })
+    return await inFlight
+  }
+  const registers = [fastify.metrics.registry]
+  void new Gauge({
+    name: 'chartcast_deployments',
+    help: 'Deployments by the channel they pulled last and their applied version ("unknown": never said)',
+    labelNames: ['channel', 'version'],
+    registers,
+    async collect () {
+      try {
+        const rows = await counts()
+        this.reset()
+        for (const row of rows) this.set({ channel: row.channel, version: row.version }, row.deployments)
+      } catch (error) {
+        fastify.log.debug({ reason: failureReason(error) }, 'deployment gauges not refreshed')
+      }
+    }
+  })
+  void new Gauge({
+    name: 'chartcast_deployments_stale',
+    help: 'Deployments not seen for longer than 3x their channel\'s poll interval (24 h without one), by channel',
+    labelNames: ['channel'],
+    registers,
+    async collect () {
+      try {
+        const rows = await counts()
+        this.reset()
+        const byChannel = new Map<string, number>()
+        for (const row of rows) byChannel.set(row.channel, (byChannel.get(row.channel) ?? 0) + row.stale)
+        for (const [channel, stale] of byChannel) this.set({ channel }, stale)
+      } catch (error) {
+        fastify.log.debug({ reason: failureReason(error) }, 'stale gauges not refreshed')
+      }
+    }
+  })
+}
+
+/** Pruning is a cheap indexed delete, but there is no need to run it every few seconds. */
+const PRUNE_EVERY_MS = 3_600_000
+
+export default fp<FleetPluginOptions>(async (fastify, opts) => {
+  const now = opts.now ?? Date.now
+  const fleetStore = createFleetStore(fastify.database.db)
+  const { metrics } = fastify
+  const recorder = new CheckinRecorder(fleetStore, {
+    maxPending: opts.maxPending,
+    now,
+    onDrop: (kind) => { metrics.checkinsDropped.inc({ kind }) },
+    onBatch: (_rows, seconds) => {
+      metrics.fleetFlushBatches.inc({ result: 'ok' })
+      metrics.fleetFlushDuration.observe(seconds)
+    }
+  })
+  let lastPrune = 0
+  const flusher = new CheckinFlusher(recorder, opts.flushIntervalMs, (error) => {
+    metrics.fleetFlushBatches.inc({ result: 'error' })
+    // The records stay pending and the next tick tries again; only the reason is logged.
+    fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
+  }, async () => {
+    if (now() - lastPrune < PRUNE_EVERY_MS) return
+    lastPrune = now()
+    await fleetStore.pruneReports(opts.reportRetentionSeconds, now())
+  })
+  fastify.decorate('checkins', recorder)
+  registerFleetGauges(fastify, fleetStore, now)
+  fastify.decorate('checkinFlusher', flusher)
+  fastify.decorate('fleetStore', fleetStore)
+  fastify.addHook('onReady', async () => { flusher.start() })
+  // Added after the database plugin's close hook is registered: fastify runs onClose hooks
+  // of one instance in reverse order, so this last flush happens before the database closes.
+  fastify.addHook('onClose', async () => {
+    try {
+      await flusher.stop()
+    } catch (error) {
+      fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
+    }
+  })
+}, { name: 'chartcast-fleet', dependencies: ['chartcast-database', 'chartcast-metrics', 'chartcast-spec-state'] })

@@ -1,0 +1,249 @@
+/**
+ * Check-ins and apply reports on their way to the database. Every authorized pull records
+ * where a deployment is (one in-memory record per deployment: the latest wins); a background
+ * flusher writes what changed in batches. The pull never waits on the database: while it is
+ * down, records accumulate (bounded) and are written when it is back.
+ */
+import type { ReportOutcome } from '../domain/fleet.js'
+
+export interface CheckinRecord {
+  id: string
+  channel: string
+  applied: string | null
+  served: string
+  /** ms since the epoch */
+  at: number
+  agent: string | null
+  address: string
+}
+
+export interface ReportRecord {
+  deploymentId: string
+  channel: string
+  version: string
+  outcome: ReportOutcome
+  detail: string | null
+  digest: string | null
+  /** ms since the epoch */
+  at: number
+}
+
+/** Where batches go (the store's writeFleet). One call is one transaction. */
+export interface FleetWriter {
+  writeFleet (checkins: readonly CheckinRecord[], reports: readonly ReportRecord[]): Promise<void>
+}
+
+/** What record() reads of a pull: the route's deployment and request satisfy it. */
+export interface CheckinSource {
+  readonly id: string | null
+  readonly channel: string
+  readonly applied: string | null
+}
+export interface CheckinRequest {
+  readonly headers: { readonly 'user-agent'?: string | undefined }
+  readonly ip: string
+}
+
+export interface CheckinRecorderOptions {
+  /** Deployments (and, separately, reports) held unflushed at most; past it the oldest are dropped. */
+  maxPending: number
+  /** Rows per statement: one flush of many records is several batches. */
+  batchSize?: number
+  now?: () => number
+  /** Told of each dropped record (metrics). */
+  onDrop?: (kind: 'checkin' | 'report') => void
+  /** Told of each batch written (metrics). */
+  onBatch?: (rows: number, seconds: number) => void
+}
+
+/** A User-Agent is the client's text: kept short, as it is stored on every deployment. */
+export const MAX_AGENT_LENGTH = 256
+const DEFAULT_BATCH_SIZE = 5_000
+
+export class CheckinRecorder {
+  private pending = new Map<string, CheckinRecord>()
+  private pendingReports: ReportRecord[] = []
+  /** Reports before this index were dropped: dropping by shift() would copy the whole array each time. */
+  private reportsHead = 0
+  private flushing: Promise<void> | null = null
+  private readonly maxPending: number
+  private readonly batchSize: number
+  private readonly now: () => number
+  private droppedCount = 0
+
+  constructor (private readonly writer: FleetWriter, options: CheckinRecorderOptions) {
+    this.maxPending = options.maxPending
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    this.now = options.now ?? Date.now
+    this.onDrop = options.onDrop
+    this.onBatch = options.onBatch
+  }
+
+  private readonly onDrop: CheckinRecorderOptions['onDrop']
+  private readonly onBatch: CheckinRecorderOptions['onBatch']
+
+  /** Deployments waiting to be written. */
+  get pendingCount (): number {
+    return this.pending.size
+  }
+
+  get pendingReportCount (): number {
+    return this.pendingReports.length - this.reportsHead
+  }
+
+  /** Records dropped because the bound was reached (check-ins and reports). */
+  get dropped (): number {
+    return this.droppedCount
+  }
+
+  /**
+   * The hot path: one Map lookup and set, no promise. A record already waiting is updated in
+   * place (it is not being written: a flush takes the whole map and starts a new one).
+   * Anonymous pulls (no license, so no deployment id) are not check-ins.
+   */
+  record (deployment: CheckinSource, served: string, request: CheckinRequest): void {
+    const id = deployment.id
+    if (id === null) return
+    let agent = request.headers['user-agent'] ?? null
+    if (agent !== null && agent.length > MAX_AGENT_LENGTH) agent = agent.slice(0, MAX_AGENT_LENGTH)
+    const existing = this.pending.get(id)
+    if (existing !== undefined) {
+      existing.channel = deployment.channel
+      existing.applied = deployment.applied
+      existing.served = served
+      existing.at = this.now()
+      existing.agent = agent
+      existing.address = request.ip
+      return
+    }
+    this.pending.set(id, { id, channel: deployment.channel, applied: deployment.applied, served, at: this.now(), agent, address: request.ip })
+    if (this.pending.size > this.maxPending) this.dropOldest()
+  }
+
+  /** An apply report: kept for the next flush (every report is a row; none coalesce). */
+  report (report: Omit<ReportRecord, 'at'>): void {
+    this.pendingReports.push({ ...report, at: this.now() })
+    this.boundReports()
+  }
+
+  private boundReports (): void {
+    while (this.pendingReportCount > this.maxPending) {
+      this.reportsHead++
+      this.countDrop('report')
+    }
+    // Compacted once half the array is dropped entries: amortised constant per report.
+    if (this.reportsHead > 0 && this.reportsHead * 2 >= this.pendingReports.length) {
+      this.pendingReports = this.pendingReports.slice(this.reportsHead)
+      this.reportsHead = 0
+    }
+  }
+
+  private dropOldest (): void {
+    // Map iteration follows insertion order: the first key has waited longest.
+    const oldest = this.pending.keys().next().value
+    if (oldest !== undefined) this.pending.delete(oldest)
+    this.countDrop('checkin')
+  }
+
+  private countDrop (kind: 'checkin' | 'report'): void {
+    this.droppedCount++
+    this.onDrop?.(kind)
+  }
+
+  /**
+   * Writes everything waiting, in batches. Concurrent calls share one flush. A failed flush
+   * puts its records back (behind none: a newer record for the same deployment wins) and
+   * rejects; the next flush tries them again.
+   */
+  async flush (): Promise<void> {
+    while (this.flushing !== null) await this.flushing.catch(() => {})
+    if (this.pending.size === 0 && this.pendingReportCount === 0) return
+    this.flushing = this.flushNow()
+    try {
+      await this.flushing
+    } finally {
+      this.flushing = null
+    }
+  }
+
+  private async flushNow (): Promise<void> {
+    const checkins = [...this.pending.values()]
+    const reports = this.pendingReports.slice(this.reportsHead)
+    this.pending = new Map()
+    this.pendingReports = []
+    this.reportsHead = 0
+    let written = 0
+    let reportsWritten = 0
+    try {
+      while (written < checkins.length || reportsWritten < reports.length) {
+        const checkinBatch = checkins.slice(written, written + this.batchSize)
+        const reportBatch = reports.slice(reportsWritten, reportsWritten + this.batchSize)
+        const started = process.hrtime.bigint()
+        await this.writer.writeFleet(checkinBatch, reportBatch)
+        this.onBatch?.(checkinBatch.length + reportBatch.length, Number(process.hrtime.bigint() - started) / 1e9)
+        written += checkinBatch.length
+        reportsWritten += reportBatch.length
+      }
+    } catch (error) {
+      this.restore(checkins.slice(written), reports.slice(reportsWritten))
+      throw error
+    }
+  }
+
+  /** Unwritten records go back in front of what arrived meanwhile (they are older). */
+  private restore (checkins: CheckinRecord[], reports: ReportRecord[]): void {
+    const merged = new Map<string, CheckinRecord>()
+    for (const record of checkins) {
+      if (!this.pending.has(record.id)) merged.set(record.id, record)
+    }
+    for (const [id, record] of this.pending) merged.set(id, record)
+    this.pending = merged
+    while (this.pending.size > this.maxPending) this.dropOldest()
+    this.pendingReports = reports.concat(this.pendingReports.slice(this.reportsHead))
+    this.reportsHead = 0
+    this.boundReports()
+  }
+}
+
+/**
+ * Runs flush every `intervalMs` (each waits for the previous), and a last one on stop.
+ * A failed flush is reported and retried at the next tick with everything still pending.
+ */
+export class CheckinFlusher {
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> | null = null
+
+  constructor (
+    private readonly recorder: CheckinRecorder,
+    private readonly intervalMs: number,
+    private readonly onError: (error: unknown) => void,
+    private readonly afterFlush: () => Promise<void> = async () => {}
+  ) {}
+
+  start (): void {
+    if (this.timer !== null) return
+    this.timer = setInterval(() => {
+      if (this.running !== null) return
+      this.running = this.tick().finally(() => { this.running = null })
+    }, this.intervalMs)
+    // The flusher alone must not keep a process alive.
+    this.timer.unref()
+  }
+
+  private async tick (): Promise<void> {
+    try {
+      await this.recorder.flush()
+      await this.afterFlush()
+    } catch (error) {
+      this.onError(error)
+    }
+  }
+
+  /** Stops the timer and writes what is pending (graceful shutdown). */
+  async stop (): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    if (this.running !== null) await this.running
+    await this.recorder.flush()
+  }
+}
