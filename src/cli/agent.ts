@@ -1,13 +1,9 @@
 import { Command, CommanderError, Option } from 'commander'
-import { createApplier } from '../agent/appliers/index.js'
 import type { Applier } from '../agent/appliers/types.js'
-import { SpecClient, type FetchLike } from '../agent/client.js'
+import type { FetchLike } from '../agent/client.js'
 import { ConfigError, EXIT, errorMessage } from '../agent/errors.js'
-import { createAgentLogger, type Logger } from '../agent/logger.js'
+import type { Logger } from '../agent/logger.js'
 import { DEFAULT_HELM_TIMEOUT, DEFAULT_STATE_DIR, ENV_VARS, resolveAgentOptions, type AgentFlags, type AgentOptions } from '../agent/options.js'
-import { exitCodeFor, Reconciler } from '../agent/reconciler.js'
-import { Reporter } from '../agent/reporter.js'
-import { FileStateStore } from '../agent/state.js'
 import type { Random, Sleep } from '../agent/timing.js'
 
 /** Seams for tests and embedding; everything defaults to the real process. */
@@ -123,8 +119,16 @@ async function runAgentFromFlags (flags: AgentFlags, runtime: AgentRuntime): Pro
   return runAgent(options, runtime)
 }
 
-/** Wires real dependencies around the Reconciler and runs it once or until stopped. */
+/**
+ * Wires real dependencies around the Reconciler and runs it once or until stopped. They are
+ * imported here, not at the top, so that every other `chartcast` command (and `--help`) starts
+ * without loading the agent, its logger and its appliers.
+ */
 export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {}): Promise<number> {
+  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore }] = await Promise.all([
+    import('../agent/appliers/index.js'), import('../agent/client.js'), import('../agent/logger.js'),
+    import('../agent/reconciler.js'), import('../agent/reporter.js'), import('../agent/state.js')
+  ])
   const logger = runtime.logger ?? createAgentLogger({ level: options.logLevel })
   const log = logger.child({ release: options.release, namespace: options.namespace, channel: options.channel })
   const state = new FileStateStore(options.stateDir, (message) => log.warn({ event: 'state-warning' }, message))

@@ -1,9 +1,9 @@
-/** `audit verify`: checks the audit log's hash chain (src/domain/audit-chain.ts). */
+/**
+ * `audit verify`: checks the audit log's hash chain (src/domain/audit-chain.ts). The action
+ * imports the database layer itself, so registering the command loads none of it.
+ */
 import type { Command } from 'commander'
-import { sql } from 'drizzle-orm'
 import { loadConfig } from '../config.js'
-import { openDatabase } from '../db/index.js'
-import { createStore } from '../db/store.js'
 import type { AuditChainReport } from '../domain/audit-chain.js'
 
 /** Exit code for a chain that does not verify (1 is any other failure, such as no database). */
@@ -33,6 +33,9 @@ export function registerAuditCommands (program: Command): void {
     .description(`Check the audit log's hash chain (DATABASE_URL, else the embedded database under DATA_DIR). Names the first row that does not verify and exits ${AUDIT_CHAIN_BROKEN_EXIT}; prints the head hash, worth keeping elsewhere, when it verifies.`)
     .action(async () => {
       const config = loadConfig()
+      const [{ sql }, { openDatabase }, { createStore }] = await Promise.all([
+        import('drizzle-orm'), import('../db/index.js'), import('../db/store.js')
+      ])
       const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
       try {
         const { rows } = await database.db.execute(sql`select to_regclass('audit_chain_head') is not null as present`) as unknown as { rows: Array<{ present: boolean }> }

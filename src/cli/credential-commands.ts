@@ -1,13 +1,14 @@
-/** `token create`, `license keygen`, `license issue`: credentials for publishers and customers. */
+/**
+ * `token create`, `license keygen`, `license issue`: credentials for publishers and customers.
+ * The signing tools (jose) are imported by the actions, so registering the commands loads none.
+ */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { DEFAULT_PUBLISHER_TOKEN_MAX_LIFETIME, loadConfig, type Config } from '../config.js'
 import { formatDuration, parseDuration } from '../domain/duration.js'
 import { isRole, ROLES, type Role } from '../domain/publisher-token.js'
-import { generateLicenseKeyPair, issueLicenseWithId } from '../license-tools.js'
 import type { LicenseAlgorithm } from '../services/license-verifier.js'
-import { issuePublisherToken } from '../token-tools.js'
 
 const DEFAULT_TOKEN_LIFETIME_SECONDS = 30 * 86400
 
@@ -64,6 +65,7 @@ export function registerCredentialCommands (program: Command): void {
         }
         expiresIn = max
       }
+      const { issuePublisherToken } = await import('../token-tools.js')
       const issued = await issuePublisherToken(authSecret(config), { sub: opts.sub, role: opts.role, expiresIn })
       printCredential(issued, opts.json === true, 'token')
     })
@@ -75,6 +77,7 @@ export function registerCredentialCommands (program: Command): void {
     .option('--out <dir>', 'directory to write license-private.pem and license-public.pem into', '.')
     .action(async (opts: { alg: string, out: string }) => {
       if (!['ES256', 'RS256', 'EdDSA'].includes(opts.alg)) throw new InvalidArgumentError('--alg must be ES256, RS256 or EdDSA')
+      const { generateLicenseKeyPair } = await import('../license-tools.js')
       const pair = await generateLicenseKeyPair(opts.alg as LicenseAlgorithm)
       const privatePath = path.join(opts.out, 'license-private.pem')
       const publicPath = path.join(opts.out, 'license-public.pem')
@@ -103,6 +106,7 @@ export function registerCredentialCommands (program: Command): void {
       } catch {
         throw new Error(`cannot read private key ${opts.key}`)
       }
+      const { issueLicenseWithId } = await import('../license-tools.js')
       const issued = await issueLicenseWithId(pem, {
         sub: opts.sub,
         channels: opts.channels,

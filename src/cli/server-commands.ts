@@ -1,10 +1,9 @@
-/** `serve`, `migrate`, `sync DIR`: the server and its database. */
+/**
+ * `serve`, `migrate`, `sync DIR`: the server and its database. Each action imports what it
+ * needs, so registering these commands (and `--help`) loads no server, database or logger.
+ */
 import type { Command } from 'commander'
-import pino from 'pino'
 import { loadConfig } from '../config.js'
-import { openDatabase } from '../db/index.js'
-import { createStore } from '../db/store.js'
-import { readChannelDir } from '../channel-loader.js'
 
 export function registerServerCommands (program: Command): void {
   program.command('serve')
@@ -18,6 +17,7 @@ export function registerServerCommands (program: Command): void {
     .description('Apply database migrations (DATABASE_URL, else the embedded database under DATA_DIR) and exit.')
     .action(async () => {
       const config = loadConfig()
+      const { openDatabase } = await import('../db/index.js')
       const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
       try {
         await database.migrate()
@@ -32,7 +32,11 @@ export function registerServerCommands (program: Command): void {
     .argument('<dir>', 'directory of channel YAML files')
     .action(async (dir: string) => {
       const config = loadConfig()
+      const { readChannelDir } = await import('../channel-loader.js')
       const definitions = readChannelDir(dir)
+      const [{ openDatabase }, { createStore }, { default: pino }] = await Promise.all([
+        import('../db/index.js'), import('../db/store.js'), import('pino')
+      ])
       const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
       try {
         await database.migrate()
