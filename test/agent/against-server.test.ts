@@ -47,6 +47,21 @@ t.test('agent against the real server', async (t) => {
   t.equal(lastDone(), 'applied')
   t.equal((await current()).spec.version, '1.1.0', 'promotion applied')
 
+  // The fleet view: the pull was a check-in, and the agent reported the apply; both reach the
+  // database with the next flush.
+  await s.app.checkins.flush()
+  const deployment = await s.app.inject({ url: '/deployments/cluster-1', headers: { authorization: `Bearer ${s.tokens.reader}` } })
+  t.equal(deployment.statusCode, 200, deployment.body)
+  t.match(deployment.json(), {
+    id: 'cluster-1',
+    channel: 'stable',
+    appliedVersion: '1.0.0',
+    servedVersion: '1.1.0',
+    lastReport: { version: '1.1.0', outcome: 'applied' }
+  }, 'the pull told what ran (1.0.0) and what it got (1.1.0); the report says 1.1.0 was applied')
+  const fleet = await s.app.inject({ url: '/channels/stable/fleet', headers: { authorization: `Bearer ${s.tokens.reader}` } })
+  t.match(fleet.json(), { channel: 'stable', total: 1, byVersion: { '1.1.0': { applied: 1, failed: 0 } } })
+
   const withdraw = await s.app.inject({ method: 'DELETE', url: '/channels/stable/releases/1.1.0', headers: { authorization: `Bearer ${s.tokens.publisher}` } })
   t.equal(withdraw.statusCode, 204, withdraw.body)
   t.equal(await run(), 0)
