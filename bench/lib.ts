@@ -61,6 +61,9 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
     LOG_LEVEL: options.logLevel ?? 'warn',
     RATE_LIMIT_SPEC: String(BENCH_RATE_LIMIT_SPEC),
     RATE_LIMIT_API: '0',
+    // autocannon is one address standing in for a fleet: the default cap of 100 connections per
+    // address would close the connections it opens past its 100 (warm-up, reconnects).
+    MAX_CONNECTIONS_PER_ADDRESS: '0',
     ...(options.databaseUrl !== null && { DATABASE_URL: options.databaseUrl })
   })
   const database = await openDatabase({
