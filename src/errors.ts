@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   RELEASE_CONFLICT: { status: 409, title: 'Release exists with other content' },
   CHANNEL_MANAGED_BY_FILE: { status: 409, title: 'Channel is defined by a channel file' },
   REVOCATION_ALREADY_LIFTED: { status: 409, title: 'Revocation has already been lifted' },
+  NO_UPGRADE_PATH: { status: 409, title: 'No upgrade path from the applied release' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   BODY_TOO_COMPLEX: { status: 413, title: 'Request body has too many values' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
