@@ -24,6 +24,7 @@ import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
 import fleetRoutes from './routes/fleet.js'
+import upgradePathRoutes from './routes/upgrade-paths.js'
 import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
@@ -173,6 +174,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
   await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
+  await fastify.register(upgradePathRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */

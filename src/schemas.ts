@@ -22,7 +22,8 @@ export const ReleaseInput = Type.Object({
   version: VersionText,
   chart: ChartRef,
   values: Type.Optional(Values),
-  notes: Type.Optional(Type.String({ maxLength: 65_536 }))
+  notes: Type.Optional(Type.String({ maxLength: 65_536 })),
+  upgradeFrom: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'the versions this release can be reached from, a semver range (e.g. ">=1.4.0"); prereleases count by precedence. Immutable like the rest of the release' }))
 }, { additionalProperties: false })
 export type ReleaseInput = Static<typeof ReleaseInput>
 
@@ -32,6 +33,7 @@ export const Release = Type.Object({
   values: Values,
   notes: Type.Union([Type.String(), Type.Null()]),
   digest: Type.String(),
+  upgradeFrom: Type.Union([Type.String(), Type.Null()], { description: 'the versions this release can be reached from (a semver range); null: from any' }),
   createdAt: Type.String({ format: 'date-time' }),
   createdBy: Type.String()
 })
@@ -71,7 +73,12 @@ export const Channel = Type.Object({
 export type Channel = Static<typeof Channel>
 
 export const ChannelDetail = Type.Intersect([Channel, Type.Object({
-  releases: Type.Array(Type.Object({ version: Type.String(), promotedAt: Type.String({ format: 'date-time' }), promotedBy: Type.String() }))
+  releases: Type.Array(Type.Object({
+    version: Type.String(),
+    promotedAt: Type.String({ format: 'date-time' }),
+    promotedBy: Type.String(),
+    required: Type.Boolean({ description: 'deployments below a required release stop there before going further' })
+  }))
 })])
 
 export const ChannelEvent = Type.Object({
@@ -84,7 +91,25 @@ export const ChannelEvent = Type.Object({
   at: Type.String({ format: 'date-time' })
 })
 
-export const PromoteInput = Type.Object({ version: VersionText }, { additionalProperties: false })
+export const PromoteInput = Type.Object({
+  version: VersionText,
+  required: Type.Optional(Type.Boolean({ description: 'mark the membership required: deployments below it stop there first (default: unchanged, false for a new membership)' }))
+}, { additionalProperties: false })
+export const MembershipInput = Type.Object({ required: Type.Boolean() }, { additionalProperties: false })
+export const Membership = Type.Object({
+  channel: Type.String(),
+  version: Type.String(),
+  required: Type.Boolean(),
+  changed: Type.Boolean({ description: 'false when the membership already was so' })
+})
+
+/** GET /channels/:name/path */
+export const PathQuery = Type.Object({ from: VersionText }, { additionalProperties: false })
+export const UpgradePath = Type.Object({
+  from: Type.String(),
+  hops: Type.Array(Type.String(), { description: 'each version a deployment on `from` is given in turn; empty when `from` is already the answer' }),
+  to: Type.String({ description: 'where the path ends: the last hop, or `from`' })
+})
 export const WithdrawQuery = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false })
 
 export const RevocationInput = Type.Object({

@@ -1,5 +1,5 @@
 /** The one drizzle schema. Row types are inferred from it, never written twice. */
-import { bigint, bigserial, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
 
 export const releases = pgTable('releases', {
   version: text('version').primaryKey(),
@@ -10,6 +10,8 @@ export const releases = pgTable('releases', {
   notes: text('notes'),
   // sha256 of the canonical content: an identical re-publish is recognised by it.
   digest: text('digest').notNull(),
+  // The versions this release can be reached from (a semver range); null: from any.
+  upgradeFrom: text('upgrade_from'),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   createdBy: text('created_by').notNull()
 })
@@ -37,6 +39,8 @@ export const channelReleases = pgTable('channel_releases', {
   channel: text('channel').notNull().references(() => channels.name),
   version: text('version').notNull().references(() => releases.version),
   state: text('state', { enum: ['active', 'withdrawn'] }).notNull(),
+  // Deployments below a required release stop there before going further (upgrade paths).
+  required: boolean('required').notNull().default(false),
   promotedAt: timestamp('promoted_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   promotedBy: text('promoted_by').notNull()
 }, (table) => [primaryKey({ columns: [table.channel, table.version] })])

@@ -5,7 +5,7 @@
  * replicas' cache invalidation commit together or not at all. A publish notifies no one: a
  * release changes no spec until it is promoted.
  */
-import { and, asc, desc, eq, gt, isNotNull, isNull, lt, notInArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, getTableColumns, gt, isNotNull, isNull, lt, ne, notInArray, sql } from 'drizzle-orm'
 import type { ChartRef } from '../schemas.js'
 import { auditEntryHash, verifyAuditChain, type AuditChainReport, type StoredAuditRow } from '../domain/audit-chain.js'
 import type { ChannelFileDefinition } from '../channel-loader.js'
@@ -13,6 +13,7 @@ import type { NormalisedRelease } from '../domain/release.js'
 import { canonicalJson } from '../domain/values.js'
 import { ChartcastError } from '../errors.js'
 import { CHANGE_CHANNEL, type AppDatabase } from './index.js'
+import type { ServedRow } from '../services/served-versions.js'
 import {
   auditChainHead, auditLog, channelEvents, channelReleases, channels, releases, revocations,
   type AuditRow, type ChannelEventRow, type ChannelReleaseRow, type ChannelRow, type ReleaseRow, type RevocationRow
@@ -47,11 +48,16 @@ async function channelChanged (tx: Tx, name: string): Promise<void> {
   await notify(tx, { kind: 'channel', name })
 }
 
+/** A membership as a replica installs it: with its release's upgradeFrom, for upgrade paths. */
+export type ChannelMembershipRow = ChannelReleaseRow & { upgradeFrom: string | null }
+
 /** A channel as a replica installs it: its row and memberships, read in one snapshot. */
 export interface ChannelSnapshot {
   row: ChannelRow
-  memberships: ChannelReleaseRow[]
+  memberships: ChannelMembershipRow[]
 }
+
+const MEMBERSHIP_COLUMNS = { ...getTableColumns(channelReleases), upgradeFrom: releases.upgradeFrom }
 
 /** Both reads see one committed state, so the row's revision describes exactly these memberships. */
 const SNAPSHOT = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const
@@ -131,11 +137,12 @@ export function createStore (db: AppDatabase) {
           values: release.values,
           notes: release.notes,
           digest: release.digest,
+          upgradeFrom: release.upgradeFrom,
           createdBy: actor
         }).onConflictDoNothing({ target: releases.version }).returning()
         const row = inserted[0]
         if (row !== undefined) {
-          await appendAudit(tx, actor, 'release.publish', `release:${release.version}`, { digest: release.digest, chart: release.chart })
+          await appendAudit(tx, actor, 'release.publish', `release:${release.version}`, { digest: release.digest, chart: release.chart, ...(release.upgradeFrom !== null && { upgradeFrom: release.upgradeFrom }) })
           return { created: true, row }
         }
         const [existing] = await tx.select().from(releases).where(eq(releases.version, release.version))
@@ -175,15 +182,17 @@ export function createStore (db: AppDatabase) {
       return await db.transaction(async (tx) => {
         const [row] = await tx.select().from(channels).where(eq(channels.name, name))
         if (row === undefined) return null
-        return { row, memberships: await tx.select().from(channelReleases).where(eq(channelReleases.channel, name)) }
+        const memberships = await tx.select(MEMBERSHIP_COLUMNS).from(channelReleases)
+          .innerJoin(releases, eq(releases.version, channelReleases.version)).where(eq(channelReleases.channel, name))
+        return { row, memberships }
       }, SNAPSHOT)
     },
 
     /** Every channel's row and all memberships, in one snapshot. */
-    async readAllChannelSnapshots (): Promise<{ rows: ChannelRow[], memberships: ChannelReleaseRow[] }> {
+    async readAllChannelSnapshots (): Promise<{ rows: ChannelRow[], memberships: ChannelMembershipRow[] }> {
       return await db.transaction(async (tx) => {
         const rows = await tx.select().from(channels).orderBy(channels.name)
-        return { rows, memberships: await tx.select().from(channelReleases) }
+        return { rows, memberships: await tx.select(MEMBERSHIP_COLUMNS).from(channelReleases).innerJoin(releases, eq(releases.version, channelReleases.version)) }
       }, SNAPSHOT)
     },
 
@@ -229,25 +238,50 @@ export function createStore (db: AppDatabase) {
       })
     },
 
-    /** Promotes a release into a channel. `accepts` is re-checked under the channel's row lock. */
-    async promote (channel: string, version: string, actor: string, checkAccepts: (range: string | null) => void): Promise<{ promoted: boolean }> {
+    /**
+     * Promotes a release into a channel. `accepts` is re-checked under the channel's row lock.
+     * `required` (when given) marks the membership, also on a release already in the channel.
+     */
+    async promote (channel: string, version: string, actor: string, checkAccepts: (range: string | null) => void, required?: boolean): Promise<{ promoted: boolean, required: boolean, requiredChanged: boolean }> {
       return await db.transaction(async (tx) => {
         const [ch] = await tx.select().from(channels).where(eq(channels.name, channel)).for('update')
         if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
         const [rel] = await tx.select({ version: releases.version }).from(releases).where(eq(releases.version, version))
         if (rel === undefined) throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} has not been published`)
         checkAccepts(ch.accepts)
-        const changed = await tx.insert(channelReleases).values({ channel, version, state: 'active', promotedBy: actor })
+        const changed = await tx.insert(channelReleases).values({ channel, version, state: 'active', promotedBy: actor, required: required ?? false })
           .onConflictDoUpdate({
             target: [channelReleases.channel, channelReleases.version],
-            set: { state: 'active', promotedAt: sql`now()`, promotedBy: actor },
+            set: { state: 'active', promotedAt: sql`now()`, promotedBy: actor, ...(required !== undefined && { required }) },
             setWhere: eq(channelReleases.state, 'withdrawn')
           }).returning()
-        if (changed.length === 0) return { promoted: false }
+        const promotedRow = changed[0]
+        if (promotedRow === undefined) {
+          // Already in the channel: only `required` may change.
+          const [held] = await tx.select({ required: channelReleases.required }).from(channelReleases)
+            .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
+          if (required === undefined || held?.required === required) return { promoted: false, required: held?.required ?? false, requiredChanged: false }
+          await markRequiredIn(tx, channel, version, required, actor)
+          return { promoted: false, required, requiredChanged: true }
+        }
         await tx.insert(channelEvents).values({ channel, version, action: 'promote', actor })
         await channelChanged(tx, channel)
-        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
-        return { promoted: true }
+        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version, ...(promotedRow.required && { required: true }) })
+        return { promoted: true, required: promotedRow.required, requiredChanged: false }
+      })
+    },
+
+    /** Marks a release in the channel required or not; unchanged when it already is so. */
+    async setRequired (channel: string, version: string, required: boolean, actor: string): Promise<{ changed: boolean }> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const [membership] = await tx.select().from(channelReleases)
+          .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
+        if (membership === undefined || membership.state === 'withdrawn') throw new ChartcastError('RELEASE_NOT_IN_CHANNEL', `release ${version} is not in channel "${channel}"`)
+        if (membership.required === required) return { changed: false }
+        await markRequiredIn(tx, channel, version, required, actor)
+        return { changed: true }
       })
     },
 
@@ -359,6 +393,14 @@ export function createStore (db: AppDatabase) {
       return await filtered.orderBy(desc(auditLog.id)).limit(limit)
     }
   }
+}
+
+/** Sets `required` on an active membership, under the channel's row lock the caller holds. */
+async function markRequiredIn (tx: Tx, channel: string, version: string, required: boolean, actor: string): Promise<void> {
+  await tx.update(channelReleases).set({ required })
+    .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version), ne(channelReleases.required, required)))
+  await channelChanged(tx, channel)
+  await appendAudit(tx, actor, 'channel.require', `channel:${channel}`, { version, required })
 }
 
 /** Who is changing a channel: the API, or the sync of one channel file (base name). */
@@ -476,6 +518,26 @@ export function createFleetStore (db: AppDatabase) {
         const removed = await tx.delete(reports).where(lt(reports.at, new Date(now - retentionSeconds * 1000))).returning({ id: reports.id })
         return removed.length
       })
+    },
+
+    /** Served versions of deployments whose latest check-in sent no Chartcast-Applied, by id (src/services/served-versions.ts). */
+    async listServed (afterId: string | null, limit: number): Promise<ServedRow[]> {
+      const rows = await db.select({ id: deployments.id, served: deployments.servedVersion, at: deployments.lastSeenAt }).from(deployments)
+        .where(and(isNull(deployments.appliedVersion), isNotNull(deployments.servedVersion), afterId === null ? undefined : gt(deployments.id, afterId)))
+        .orderBy(asc(deployments.id)).limit(limit)
+      return rows.map((r) => ({ id: r.id, served: r.served, headerless: true, at: r.at.getTime() }))
+    },
+
+    /** Every deployment whose latest check-in is at or after `sinceMs` (the last-seen index). */
+    async listSeenSince (sinceMs: number): Promise<ServedRow[]> {
+      const rows = await db.select({ id: deployments.id, served: deployments.servedVersion, applied: deployments.appliedVersion, at: deployments.lastSeenAt })
+        .from(deployments).where(sql`${deployments.lastSeenAt} >= ${isoOf(sinceMs)}::timestamptz`)
+      return rows.map((r) => ({ id: r.id, served: r.served, headerless: r.applied === null, at: r.at.getTime() }))
+    },
+
+    async newestSeen (): Promise<number | null> {
+      const [row] = await db.select({ at: sql<string | null>`(extract(epoch from max(${deployments.lastSeenAt})) * 1000)::bigint::text` }).from(deployments)
+      return row?.at == null ? null : Number(row.at)
     },
 
     /** Newest lastSeenAt first (id breaks ties), each with whether it is stale. */

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import semver from 'semver'
 import { ChartcastError } from '../errors.js'
 import type { ChartRef, ReleaseInput } from '../schemas.js'
+import { checkUpgradeFromRange } from './upgrade-path.js'
 import { canonicalJson, findForbiddenKey, type Values } from './values.js'
 
 /**
@@ -57,6 +58,8 @@ export interface NormalisedRelease {
   chart: ChartRef
   values: Values
   notes: string | null
+  /** The versions it can be reached from (a semver range); null: from any. */
+  upgradeFrom: string | null
   digest: string
 }
 
@@ -66,12 +69,19 @@ export function normaliseRelease (input: ReleaseInput): NormalisedRelease {
   const chart = checkChart(input.chart)
   const values = checkValues(input.values ?? {}, 'values')
   const notes = input.notes ?? null
+  const upgradeFrom = input.upgradeFrom === undefined ? null : checkUpgradeFromRange(input.upgradeFrom)
   const normalisedChart: ChartRef = chart.name === undefined ? { url: chart.url, version: chart.version } : { url: chart.url, name: chart.name, version: chart.version }
-  return { version, chart: normalisedChart, values, notes, digest: releaseDigest(version, normalisedChart, values, notes) }
+  return { version, chart: normalisedChart, values, notes, upgradeFrom, digest: releaseDigest(version, normalisedChart, values, notes, upgradeFrom) }
 }
 
-export function releaseDigest (version: string, chart: ChartRef, values: Values, notes: string | null): string {
-  return 'sha256:' + createHash('sha256').update(canonicalJson({ version, chart, values, notes })).digest('hex')
+/**
+ * `upgradeFrom` is part of the content (immutable like the rest), but only when set: the
+ * digests of releases published before it existed stay what they were, so re-publishing one
+ * of them identically is still recognised as identical.
+ */
+export function releaseDigest (version: string, chart: ChartRef, values: Values, notes: string | null, upgradeFrom: string | null = null): string {
+  const content = upgradeFrom === null ? { version, chart, values, notes } : { version, chart, values, notes, upgradeFrom }
+  return 'sha256:' + createHash('sha256').update(canonicalJson(content)).digest('hex')
 }
 
 /**

@@ -54,6 +54,14 @@ export function eligibleReleases (channel: ChannelVersions, _deployment: Deploym
 }
 
 /**
+ * A deployment outside every partial rollout, running `applied`: whom GET /channels/:name/path
+ * describes the channel for. It has no license, so no cohort puts it early.
+ */
+export function outsiderDeployment (channel: string, applied: string): Deployment {
+  return { id: null, license: null, channel, applied, lastServed: null, pinned: null }
+}
+
+/**
  * The version the deployment gets: the pinned one when it is in the channel, else the next
  * hop among its eligible releases from the version it runs. Returns a version rather than a
  * compiled spec, so the decision stays pure; the spec cache compiles (or reads) that

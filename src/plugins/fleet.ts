@@ -9,12 +9,15 @@ import { DEFAULT_STALE_AFTER_SECONDS, staleAfterSeconds } from '../domain/fleet.
 import { createFleetStore, type FleetStore } from '../db/store.js'
 import { isDatabaseUnavailable } from './problems.js'
 import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
+import { ServedVersions } from '../services/served-versions.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     checkins: CheckinRecorder
     checkinFlusher: CheckinFlusher
     fleetStore: FleetStore
+    /** The version last served to each deployment that sends no Chartcast-Applied (the spec path's stand-in). */
+    servedVersions: ServedVersions
   }
 }
 
@@ -94,6 +97,11 @@ function registerFleetGauges (fastify: FastifyInstance, fleetStore: FleetStore, 
 /** Pruning is a cheap indexed delete, but there is no need to run it every few seconds. */
 const PRUNE_EVERY_MS = 3_600_000
 
+/** How often a replica on PostgreSQL reads the served versions other replicas wrote (at least). */
+const SERVED_REFRESH_MIN_MS = 15_000
+/** Clock differences between replicas that a refresh tolerates. */
+const REPLICA_CLOCK_SKEW_MS = 5_000
+
 export default fp<FleetPluginOptions>(async (fastify, opts) => {
   const now = opts.now ?? Date.now
   const fleetStore = createFleetStore(fastify.database.db)
@@ -107,12 +115,28 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
       metrics.fleetFlushDuration.observe(seconds)
     }
   })
+  // A replica flushes a check-in at most one flush interval after the pull: a refresh reads
+  // that far (and the clock skew) behind the newest check-in it saw.
+  const servedVersions = new ServedVersions(fleetStore, { lagMs: opts.flushIntervalMs + REPLICA_CLOCK_SKEW_MS, isPending: (id) => recorder.isPending(id) })
+  // Embedded PGlite has one process (DATA_DIR is locked): nobody else writes check-ins.
+  const sharedDatabase = fastify.database.driver === 'postgres'
+  const servedRefreshMs = Math.max(opts.flushIntervalMs, SERVED_REFRESH_MIN_MS)
+  let lastServedRefresh = now()
   let lastPrune = 0
   const flusher = new CheckinFlusher(recorder, opts.flushIntervalMs, (error) => {
     metrics.fleetFlushBatches.inc({ result: 'error' })
     // The records stay pending and the next tick tries again; only the reason is logged.
     fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
   }, async () => {
+    if (sharedDatabase && now() - lastServedRefresh >= servedRefreshMs) {
+      lastServedRefresh = now()
+      try {
+        await servedVersions.refresh()
+      } catch (error) {
+        // The versions held keep standing in; the next refresh reads from the same watermark.
+        fastify.log.warn({ reason: failureReason(error) }, 'reading the served versions other replicas wrote failed')
+      }
+    }
     if (now() - lastPrune < PRUNE_EVERY_MS) return
     lastPrune = now()
     await fleetStore.pruneReports(opts.reportRetentionSeconds, now())
@@ -121,6 +145,9 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
   registerFleetGauges(fastify, fleetStore, now)
   fastify.decorate('checkinFlusher', flusher)
   fastify.decorate('fleetStore', fleetStore)
+  fastify.decorate('servedVersions', servedVersions)
+  // Before the first pull: a restart must not take every W&B operator for a fresh install.
+  await servedVersions.load()
   fastify.addHook('onReady', async () => { flusher.start() })
   // Added after the database plugin's close hook is registered: fastify runs onClose hooks
   // of one instance in reverse order, so this last flush happens before the database closes.

@@ -3,14 +3,14 @@ import { Type } from 'typebox'
 import { assertChannelAccepts, checkAcceptsRange, checkPollInterval, selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
 import { checkValues, checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
-import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
+import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, Membership, MembershipInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
 import type { ChannelReleaseRow } from '../db/schema.js'
 import { described, publisherRoute, refuseUnstorableText } from './common.js'
 import { presentChannel, presentChannelEvent } from './present.js'
 import { groupByChannel } from '../services/spec-cache.js'
 
 const NameParams = Type.Object({ name: ChannelName })
-const Promotion = Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) })
+const Promotion = Type.Object({ channel: Type.String(), version: Type.String(), promoted: Type.Boolean(), required: Type.Boolean(), head: Type.Union([Type.String(), Type.Null()]) })
 
 function headOf (memberships: ChannelReleaseRow[]): string | null {
   return selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
@@ -86,7 +86,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     const active = new Map(memberships.filter((m) => m.state === 'active').map((m) => [m.version, m]))
     const releases = sortVersionsDescending([...active.keys()]).map((version) => {
       const m = active.get(version)!
-      return { version, promotedAt: m.promotedAt.toISOString(), promotedBy: m.promotedBy }
+      return { version, promotedAt: m.promotedAt.toISOString(), promotedBy: m.promotedBy, required: m.required }
     })
     return { ...presentChannel(row, headOf(memberships)), releases }
   })
@@ -96,7 +96,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     preValidation: refuseUnstorableText,
     config: { rateLimit },
     schema: {
-      summary: 'Promote a published release into the channel',
+      summary: 'Promote a published release into the channel (`required: true` marks it required; on a release already in the channel, only that changes)',
       tags: ['channels'],
       params: NameParams,
       body: PromoteInput,
@@ -105,13 +105,35 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }, async (request, reply) => {
     const { name } = request.params
     const version = checkVersion(request.body.version)
-    const { promoted } = await fastify.store.promote(name, version, request.user.sub, (range) => assertChannelAccepts(name, range, version))
-    if (promoted) {
-      fastify.metrics.mutations.inc({ action: 'channel.promote' })
+    const { promoted, required, requiredChanged } = await fastify.store.promote(name, version, request.user.sub, (range) => assertChannelAccepts(name, range, version), request.body.required)
+    if (promoted) fastify.metrics.mutations.inc({ action: 'channel.promote' })
+    if (requiredChanged) fastify.metrics.mutations.inc({ action: 'channel.require' })
+    if (promoted || requiredChanged) await refresh(name)
+    const head = headOf(await fastify.store.listMemberships(name))
+    return await reply.code(promoted ? 201 : 200).send({ channel: name, version, promoted, required, head })
+  })
+
+  fastify.patch('/channels/:name/releases/:version', {
+    onRequest: fastify.requireRole('publisher'),
+    preValidation: refuseUnstorableText,
+    config: { rateLimit },
+    schema: {
+      summary: 'Mark a release in the channel required (deployments below it stop there first) or not',
+      tags: ['channels'],
+      params: Type.Object({ name: ChannelName, version: VersionText }),
+      body: MembershipInput,
+      ...publisherRoute({ 200: Membership }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_IN_CHANNEL'] })
+    }
+  }, async (request) => {
+    const { name } = request.params
+    const version = checkVersion(request.params.version)
+    const { required } = request.body
+    const { changed } = await fastify.store.setRequired(name, version, required, request.user.sub)
+    if (changed) {
+      fastify.metrics.mutations.inc({ action: 'channel.require' })
       await refresh(name)
     }
-    const head = headOf(await fastify.store.listMemberships(name))
-    return await reply.code(promoted ? 201 : 200).send({ channel: name, version, promoted, head })
+    return { channel: name, version, required, changed }
   })
 
   fastify.delete('/channels/:name/releases/:version', {

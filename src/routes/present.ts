@@ -7,7 +7,7 @@ import type { RevocationLiftRow, TokenRevocationRow } from '../db/schema.js'
 import type { RevocationLift, TokenRevocation } from '../schemas.js'
 
 export function presentRelease (row: ReleaseRow): Release {
-  return { version: row.version, chart: chartOf(row), values: row.values, notes: row.notes, digest: row.digest, createdAt: row.createdAt.toISOString(), createdBy: row.createdBy }
+  return { version: row.version, chart: chartOf(row), values: row.values, notes: row.notes, digest: row.digest, upgradeFrom: row.upgradeFrom, createdAt: row.createdAt.toISOString(), createdBy: row.createdBy }
 }
 
 export function presentChannel (row: ChannelRow, head: string | null): Channel {

@@ -86,7 +86,7 @@ interface PullEndpoint<R extends PullRequest> {
 }
 
 const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
-  const { specCache, licenses, metrics, checkins } = fastify
+  const { specCache, licenses, metrics, checkins, servedVersions } = fastify
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
   const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
   const { anonymousChannel } = opts
@@ -162,6 +162,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   /** An authorized pull that is answered (200 or 304) is the deployment's check-in. */
   function deliver<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply, deployment: Deployment, spec: CompiledSpec, state: ChannelState): void {
     checkins.record(deployment, spec.version, request)
+    servedVersions.served(deployment.id, deployment.applied, spec.version)
     endpoint.send(request, reply, spec, state)
   }
 
@@ -195,11 +196,13 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
 
   function specDeployment (request: SpecRequest, license: LicenseClaims): Deployment {
     const header = request.headers['chartcast-applied']
+    const applied = appliedVersion(Array.isArray(header) ? header.join(', ') : header)
     return {
       id: license.sub,
       license,
       channel: request.params.name,
-      applied: appliedVersion(Array.isArray(header) ? header.join(', ') : header),
+      applied,
+      lastServed: applied === null ? servedVersions.get(license.sub) : null,
       pinned: pinnedVersion(request.query.version)
     }
   }
@@ -213,7 +216,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       const pinned = pinnedVersion((request.params as { version?: string }).version)
       if (header === undefined || header.trim() === '') {
         if (anonymousChannel === null) throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password')
-        return { id: null, license: null, channel: anonymousChannel, applied: null, pinned }
+        return { id: null, license: null, channel: anonymousChannel, applied: null, lastServed: null, pinned }
       }
       const token = basicLicense(header)
       const claims = licenses.authenticateCached(token)
@@ -229,9 +232,9 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     }
   }
 
-  /** The W&B operator sends no Chartcast-Applied. */
+  /** The W&B operator sends no Chartcast-Applied: what it was last served stands in. */
   function operatorDeployment (license: LicenseClaims, pinned: string | null): Deployment {
-    return { id: license.sub, license, channel: operatorChannel(license), applied: null, pinned }
+    return { id: license.sub, license, channel: operatorChannel(license), applied: null, lastServed: servedVersions.get(license.sub), pinned }
   }
 
   /** The operator speaks Basic auth, so a 401 challenges for Basic. */
@@ -265,7 +268,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       tags: ['spec'],
       params: Type.Object({ name: ChannelName }),
       querystring: SpecQuery,
-      ...licensedRoute('license', { 200: described(Spec, 'The spec, with a strong ETag (and X-Poll-Interval when the channel sets one)'), 304: Type.Null({ description: 'Not Modified: If-None-Match names the current ETag' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'RELEASE_NOT_FOUND', 'DATABASE_UNAVAILABLE'])
+      ...licensedRoute('license', { 200: described(Spec, 'The spec, with a strong ETag (and X-Poll-Interval when the channel sets one)'), 304: Type.Null({ description: 'Not Modified: If-None-Match names the current ETag' }) }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'RELEASE_NOT_FOUND', 'NO_UPGRADE_PATH', 'DATABASE_UNAVAILABLE'])
     }
   }, (request, reply) => {
     // Set first, so refusals carry it too.
@@ -274,7 +277,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   })
 
   fastify.get('/api/v1/operator/channel', {
-    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY'], { anonymous: opts.anonymousChannel !== null }) }
+    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'NO_UPGRADE_PATH', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
   }, (request, reply) => pull(operatorEndpoint, request, reply))
 
   fastify.get('/api/v1/operator/channel/release/:version', {

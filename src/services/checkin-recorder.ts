@@ -87,6 +87,11 @@ export class CheckinRecorder {
     return this.pending.size
   }
 
+  /** Whether a check-in of this deployment is waiting to be written. */
+  isPending (id: string): boolean {
+    return this.pending.has(id)
+  }
+
   get pendingReportCount (): number {
     return this.pendingReports.length - this.reportsHead
   }

@@ -9,8 +9,9 @@
 import { selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
 import type { ChannelVersions } from '../domain/select-spec.js'
 import { compileSpec, type CompiledSpec } from '../domain/spec.js'
-import { chartOf, type ChangeNotice, type Store } from '../db/store.js'
-import type { ChannelRow, ChannelReleaseRow, ReleaseRow } from '../db/schema.js'
+import { chartOf, type ChangeNotice, type ChannelMembershipRow, type Store } from '../db/store.js'
+import type { ChannelRow, ReleaseRow } from '../db/schema.js'
+import type { HopRule } from '../domain/upgrade-path.js'
 import { ChartcastError } from '../errors.js'
 
 export interface ChannelState extends ChannelVersions {
@@ -19,6 +20,8 @@ export interface ChannelState extends ChannelVersions {
   /** Versions promoted and not withdrawn, highest first. */
   active: string[]
   head: CompiledSpec | null
+  /** Per active version: required, and the release's upgradeFrom (upgrade paths). */
+  memberships: ReadonlyMap<string, HopRule>
   /** The channel's revision, as sent in `Chartcast-Revision` (formatted once, here). */
   revisionHeader: string
 }
@@ -35,8 +38,8 @@ function boundedSet<K, V> (map: Map<K, V>, key: K, value: V, max: number): void 
 }
 
 /** Memberships grouped per channel (Map.groupBy needs Node 21). */
-export function groupByChannel (memberships: ChannelReleaseRow[]): Map<string, ChannelReleaseRow[]> {
-  const byChannel = new Map<string, ChannelReleaseRow[]>()
+export function groupByChannel<M extends { channel: string }> (memberships: M[]): Map<string, M[]> {
+  const byChannel = new Map<string, M[]>()
   for (const m of memberships) {
     const list = byChannel.get(m.channel)
     if (list === undefined) byChannel.set(m.channel, [m])
@@ -160,12 +163,16 @@ export class SpecCache {
     return spec
   }
 
-  private async buildState (row: ChannelRow, memberships: ChannelReleaseRow[]): Promise<ChannelState> {
+  private async buildState (row: ChannelRow, memberships: ChannelMembershipRow[]): Promise<ChannelState> {
     const headVersion = selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
-    const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
+    const live = memberships.filter((m) => m.state === 'active')
+    const active = sortVersionsDescending(live.map((m) => m.version))
+    // Only versions with a rule get an entry: a channel without upgrade rules has an empty map.
+    const rules = new Map<string, HopRule>()
+    for (const m of live) if (m.required || m.upgradeFrom !== null) rules.set(m.version, { required: m.required, upgradeFrom: m.upgradeFrom })
     const revisionHeader = String(row.revision)
-    if (headVersion === null) return { name: row.name, row, active, head: null, revisionHeader }
-    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)), revisionHeader }
+    if (headVersion === null) return { name: row.name, row, active, head: null, memberships: rules, revisionHeader }
+    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)), memberships: rules, revisionHeader }
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {

@@ -136,7 +136,7 @@ for (const driver of testDrivers()) {
       await s.publish('1.0.0')
       const res = await s.promote('stable', '1.0.0')
       t.equal(res.statusCode, 201, res.body)
-      t.same(res.json(), { channel: 'stable', version: '1.0.0', promoted: true, head: '1.0.0' })
+      t.same(res.json(), { channel: 'stable', version: '1.0.0', promoted: true, required: false, head: '1.0.0' })
     })
 
     t.test('promoting a release already in the channel is 200 promoted:false with no new event', async (t) => {
@@ -146,7 +146,7 @@ for (const driver of testDrivers()) {
       await s.promote('stable', '1.0.0')
       const res = await s.promote('stable', '1.0.0')
       t.equal(res.statusCode, 200, res.body)
-      t.same(res.json(), { channel: 'stable', version: '1.0.0', promoted: false, head: '1.0.0' })
+      t.same(res.json(), { channel: 'stable', version: '1.0.0', promoted: false, required: false, head: '1.0.0' })
       t.equal((await history(s, 'stable')).length, 1)
     })
 

@@ -3,8 +3,8 @@
  * open: the interleavings of a pinned read and a refresh are then chosen, not raced.
  */
 import t from 'tap'
-import type { Store } from '../../src/db/store.js'
-import type { ChannelReleaseRow, ChannelRow, ReleaseRow } from '../../src/db/schema.js'
+import type { ChannelMembershipRow, Store } from '../../src/db/store.js'
+import type { ChannelRow, ReleaseRow } from '../../src/db/schema.js'
 import { SpecCache } from '../../src/services/spec-cache.js'
 import type { CompiledSpec } from '../../src/domain/spec.js'
 
@@ -15,11 +15,11 @@ function channelRow (values: Record<string, unknown>, revision = 1, name = 'stab
 }
 
 function releaseRow (version: string): ReleaseRow {
-  return { version, chartUrl: 'https://charts.example.com/acme', chartName: 'acme', chartVersion: '0.1.0', values: { tag: version }, notes: null, digest: 'd', createdAt: at, createdBy: 'rita' }
+  return { version, chartUrl: 'https://charts.example.com/acme', chartName: 'acme', chartVersion: '0.1.0', values: { tag: version }, notes: null, digest: 'd', upgradeFrom: null, createdAt: at, createdBy: 'rita' }
 }
 
-function membership (version: string, channel = 'stable'): ChannelReleaseRow {
-  return { channel, version, state: 'active', promotedAt: at, promotedBy: 'rita' }
+function membership (version: string, channel = 'stable'): ChannelMembershipRow {
+  return { channel, version, state: 'active', required: false, upgradeFrom: null, promotedAt: at, promotedBy: 'rita' }
 }
 
 /**
@@ -31,7 +31,7 @@ function fakeStore () {
   const state = {
     channel: channelRow({ colour: 'blue' }),
     memberships: [membership('1.0.0'), membership('1.1.0')],
-    extra: new Map<string, { row: ChannelRow, memberships: ChannelReleaseRow[] }>()
+    extra: new Map<string, { row: ChannelRow, memberships: ChannelMembershipRow[] }>()
   }
   const held: Array<() => void> = []
   const heldSnapshots: Array<() => void> = []
