@@ -17,6 +17,8 @@ export type Outcome =
   | 'applied'
   | 'unchanged'
   | 'downgrade-refused'
+  /** The server found no upgrade path from the version applied (409 NO_UPGRADE_PATH): it keeps running. */
+  | 'no-upgrade-path'
   | 'apply-failed'
   | 'config-error'
   | 'license-refused'
@@ -33,7 +35,16 @@ export interface CycleReport {
   serverFailed: boolean
   retryAfterMs?: number
   code?: string
+  /** An apply moved the deployment to another version: the next hop of an upgrade path may be waiting. */
+  movedVersion?: boolean
 }
+
+/**
+ * Polls made right away after an apply that moved the version, in a row, before the normal
+ * interval applies again: an upgrade path is a few hops, and a server that kept moving the
+ * deployment would otherwise keep it applying without a pause.
+ */
+export const MAX_QUICK_POLLS = 10
 
 export interface ReconcilerConfig {
   release: string
@@ -72,6 +83,7 @@ export function exitCodeFor (report: CycleReport): ExitCode {
     case 'applied':
     case 'unchanged':
     case 'downgrade-refused':
+    case 'no-upgrade-path':
     case 'stopped':
       return EXIT.OK
     case 'apply-failed':
@@ -90,7 +102,7 @@ export function exitCodeFor (report: CycleReport): ExitCode {
 type Obtained =
   /** `serverAnswered`: the server took this poll, so it may take queued reports too. */
   | { ok: true, spec: ChannelSpec, serverFailed: boolean, serverAnswered?: boolean, retryAfterMs?: number }
-  | { ok: false, report: CycleReport }
+  | { ok: false, report: CycleReport, serverAnswered?: boolean }
 
 /**
  * One agent: fetch → layer → compare digest → apply, and the loop around it.
@@ -125,6 +137,7 @@ export class Reconciler {
   /** Runs until `signal` aborts; returns an exit code (2 when the very first cycle finds the configuration unusable). */
   async run (signal: AbortSignal): Promise<number> {
     let failures = 0
+    let quickPolls = 0
     let first = true
     this.log.info({ event: 'started', source: this.config.fromFile === undefined ? 'server' : 'file' }, 'agent started')
     while (!signal.aborted) {
@@ -139,8 +152,15 @@ export class Reconciler {
         failures++
         delay = backoffDelay(failures, this.random, report.retryAfterMs)
         this.log.info({ event: 'backing-off', delayMs: delay, failures, outcome: report.outcome }, `backing off ${Math.round(delay / 1000)}s after ${failures} failure(s)`)
+      } else if (report.movedVersion === true && quickPolls < MAX_QUICK_POLLS) {
+        // The next hop of an upgrade path is asked for now, not a poll interval later.
+        failures = 0
+        quickPolls++
+        delay = 0
+        this.log.debug({ event: 'polling-again', quickPolls }, 'moved to a new version; polling again at once')
       } else {
         failures = 0
+        quickPolls = 0
         delay = pollDelay(this.intervalMs(), this.random)
         this.log.debug({ event: 'waiting', delayMs: delay }, 'waiting for next poll')
       }
@@ -171,7 +191,10 @@ export class Reconciler {
     const obtained = this.config.fromFile === undefined
       ? await this.obtainFromServer(inputs, signal)
       : await this.obtainFromFile(this.config.fromFile)
-    if (!obtained.ok) return obtained.report
+    if (!obtained.ok) {
+      if (obtained.serverAnswered === true && this.deps.reporter !== undefined) await this.deps.reporter.deliver(inputs.license as string, signal)
+      return obtained.report
+    }
     if (signal.aborted) return { outcome: 'stopped', serverFailed: obtained.serverFailed }
 
     const report = await this.converge(computeDesired(obtained.spec, inputs), inputs)
@@ -230,12 +253,32 @@ export class Reconciler {
           `license refused by server (${result.code}); keeping what is deployed, applying nothing`)
         return { ok: false, report: { outcome: 'license-refused', serverFailed: true, code: result.code } }
       case 'rejected':
+        if (result.status === 409 && result.code === 'NO_UPGRADE_PATH') return this.noUpgradePath(result.detail, applied)
         this.log.error({ event: 'rejected', status: result.status, code: result.code, detail: result.detail },
           `server rejected the request (${result.status} ${result.code}); keeping what is deployed`)
         return { ok: false, report: { outcome: 'rejected', serverFailed: true, code: result.code } }
       case 'unavailable':
         return this.unavailable(result, cached)
     }
+  }
+
+  /**
+   * Nothing the channel offers can be reached from the version applied (its upgradeFrom
+   * refuses it, up to the next required release): keep running it, say so once, and poll at
+   * the normal interval, as a vendor has to publish a release that bridges the gap.
+   */
+  private noUpgradePath (detail: string | undefined, applied: AppliedRecord | undefined): Obtained {
+    const from = applied?.version ?? 'the applied release'
+    this.log.warn({ event: 'no-upgrade-path', appliedVersion: applied?.version, detail }, `no upgrade path from ${from}: ${detail ?? 'the server offers no release that admits it'}; keeping ${from}`)
+    if (applied !== undefined) {
+      this.deps.reporter?.recordSkip({
+        version: applied.version,
+        outcome: 'skipped',
+        detail: `no upgrade path from ${applied.version}${detail === undefined ? '' : `: ${detail}`}`,
+        digest: applied.digest
+      }, 'no-upgrade-path')
+    }
+    return { ok: false, report: { outcome: 'no-upgrade-path', serverFailed: false, code: 'NO_UPGRADE_PATH' }, serverAnswered: true }
   }
 
   private unavailable (result: Extract<FetchResult, { kind: 'unavailable' }>, cached: CachedSpec | undefined): Obtained {
@@ -323,7 +366,7 @@ export class Reconciler {
     })
     this.log.info({ event: 'applied', version: desired.version, digest: short, durationMs }, `applied ${desired.version} in ${durationMs}ms`)
     this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'applied', digest: desired.digest })
-    return { outcome: 'applied', serverFailed: false }
+    return { outcome: 'applied', serverFailed: false, movedVersion: applied?.version !== desired.version }
   }
 
   private configError (err: Error): CycleReport {
