@@ -366,7 +366,8 @@ export class Reconciler {
     })
     this.log.info({ event: 'applied', version: desired.version, digest: short, durationMs }, `applied ${desired.version} in ${durationMs}ms`)
     this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'applied', digest: desired.digest })
-    return { outcome: 'applied', serverFailed: false, movedVersion: applied?.version !== desired.version }
+    // A first install got the highest release already: only a move from one version to another may have a next hop.
+    return { outcome: 'applied', serverFailed: false, movedVersion: applied !== undefined && applied.version !== desired.version }
   }
 
   private configError (err: Error): CycleReport {
