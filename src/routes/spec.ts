@@ -264,7 +264,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   fastify.get('/channels/:name/spec', {
     schema: {
       summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
-      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint, `Chartcast-Revision` the channel revision the answer was served from (on 200 and 304). Answers vary on `Authorization, Chartcast-Applied`.',
+      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint, `Chartcast-Revision` the channel revision the answer was served from (on 200 and 304). Answers vary on `Authorization, Chartcast-Applied`. Without `?version=` the answer is the next hop of the channel\'s upgrade path from the applied version (the version last served stands in when the header is absent); 409 NO_UPGRADE_PATH when no release it may move to admits it.',
       tags: ['spec'],
       params: Type.Object({ name: ChannelName }),
       querystring: SpecQuery,
