@@ -12,7 +12,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { operatorChannel, type LicenseClaims } from '../domain/license.js'
-import { selectSpec, type Deployment } from '../domain/select-spec.js'
+import { effectiveApplied, selectSpec, type Deployment } from '../domain/select-spec.js'
 import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
@@ -155,8 +155,18 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       }
       deliver(endpoint, request, reply, deployment, spec, state)
     } catch (error) {
+      if (error instanceof ChartcastError && error.code === 'NO_UPGRADE_PATH') stuck(deployment, request)
       throw refused(endpoint, reply, channel, error)
     }
+  }
+
+  /**
+   * A deployment with no upgrade path keeps running what it runs: its pull is still a
+   * check-in (else it would look stale in the fleet while it polls), served what it runs.
+   */
+  function stuck (deployment: Deployment, request: PullRequest): void {
+    const applied = effectiveApplied(deployment)
+    if (applied !== null) checkins.record(deployment, applied, request)
   }
 
   /** An authorized pull that is answered (200 or 304) is the deployment's check-in. */

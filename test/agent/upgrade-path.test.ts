@@ -62,6 +62,6 @@ t.test('409 NO_UPGRADE_PATH: the agent keeps what it runs, reports skipped and w
   t.match(line?.msg, /no upgrade path from 1\.0\.0: .*1\.5\.0/)
   await s.app.checkins.flush()
   const deployment = (await s.app.inject({ url: '/deployments/cluster-1', headers: auth(s.tokens.reader) })).json()
-  t.match(deployment, { lastReport: { version: '1.0.0', outcome: 'skipped', detail: /no upgrade path from 1\.0\.0/ } })
+  t.match(deployment, { appliedVersion: '1.0.0', servedVersion: '1.0.0', lastReport: { version: '1.0.0', outcome: 'skipped', detail: /no upgrade path from 1\.0\.0/ } })
   t.equal(deployment.reports.filter((r: { outcome: string }) => r.outcome === 'skipped').length, 1, 'the same skip is reported once, not every poll')
 })

@@ -198,6 +198,10 @@ for (const driver of testDrivers()) {
       t.match(body.detail, /from 1\.0\.0 .*release 1\.5\.0 does not admit/)
       const operator = assertProblem(t, await s.app.inject({ url: OPERATOR, headers: basic(license) }), 409, 'NO_UPGRADE_PATH')
       t.match(operator.detail, /from 1\.0\.0 .*1\.5\.0/)
+      await s.app.checkins.flush()
+      t.match((await s.app.inject({ url: '/deployments/cluster-1', headers: auth(s.tokens.reader) })).json(),
+        { appliedVersion: null, servedVersion: '1.0.0' }, 'the refused pulls are check-ins: it keeps running 1.0.0, so it does not go stale')
+      t.equal(s.app.servedVersions.get('cluster-1'), '1.0.0')
       t.equal((await spec(s, license, '1.2.0')).json().version, '1.5.0', 'admitted from 1.2.0')
       t.equal((await spec(s, await s.license({ sub: 'fresh', channels: ['stable'] }))).json().version, '2.0.0', 'a fresh install is not refused')
     })
