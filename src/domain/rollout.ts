@@ -252,7 +252,9 @@ export function nextStepAt (state: RolloutState, now: number): number | null {
 export function rolloutAdmits (state: RolloutState, cohort: number, now: number): boolean {
   if (state.record.state === 'complete') return true
   if (state.record.state === 'paused') return false
-  return cohort < rolloutPercent(state, now) / 100
+  const percent = rolloutPercent(state, now)
+  // At 100% everyone, wariness 1 included (a cohort is below 1 otherwise).
+  return percent >= 100 || cohort < percent / 100
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,4 +280,18 @@ export function shouldAutoPause (autoPause: AutoPause | null, counts: ReportCoun
 /** The pause reason, naming the numbers: `3 of 41 deployments failed to apply 1.3.0`. */
 export function autoPauseReason (version: string, counts: ReportCounts): string {
   return `${counts.failed} of ${counts.applied + counts.failed} deployments failed to apply ${version}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Freezes
+
+/** RFC 3339 section 5.6 date-time (a time zone offset is required). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+
+/** A freeze's `until`: an RFC 3339 date-time after `now`; ms since the epoch. */
+export function checkFreezeUntil (text: string, now: number): number {
+  const ms = RFC3339.test(text) ? Date.parse(text) : NaN
+  if (Number.isNaN(ms)) throw new ChartcastError('VALIDATION_FAILED', 'until must be an RFC 3339 date-time with a time zone, e.g. 2026-12-27T08:00:00Z')
+  if (ms <= now) throw new ChartcastError('VALIDATION_FAILED', `until (${new Date(ms).toISOString()}) must be in the future`)
+  return ms
 }

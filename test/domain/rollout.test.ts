@@ -2,7 +2,7 @@
 import t from 'tap'
 import {
   autoPauseReason, bucket, checkRolloutPlan, cohortOf, compileRollout, DEFAULT_AUTO_PAUSE, nextStepAt,
-  rolloutAdmits, rolloutPercent, rolloutPhase, shouldAutoPause, activeFreeze,
+  rolloutAdmits, rolloutPercent, rolloutPhase, shouldAutoPause, activeFreeze, checkFreezeUntil,
   type FreezeRecord, type RolloutRecord
 } from '../../src/domain/rollout.js'
 import type { LicenseClaims } from '../../src/domain/license.js'
@@ -165,4 +165,19 @@ t.test('shouldAutoPause: the maxFailures and the rate lines, and the reason name
   t.ok(shouldAutoPause({ maxFailures: 100, maxFailureRate: 0.05, minReports: 20 }, { applied: 38, failed: 3 }))
   t.notOk(shouldAutoPause(null, { applied: 0, failed: 1000 }), 'autoPause null: never')
   t.equal(autoPauseReason('1.3.0', { applied: 38, failed: 3 }), '3 of 41 deployments failed to apply 1.3.0')
+})
+
+t.test('checkFreezeUntil: an RFC 3339 date-time in the future', async (t) => {
+  t.equal(checkFreezeUntil('2026-12-01T10:00:00Z', T0), T0 + H)
+  t.equal(checkFreezeUntil('2026-12-01T11:00:00+01:00', T0), T0 + H, 'an offset')
+  t.throws(() => checkFreezeUntil('2026-12-01T09:00:00Z', T0), { code: 'VALIDATION_FAILED', message: /future/ })
+  t.throws(() => checkFreezeUntil('2026-12-01', T0), { code: 'VALIDATION_FAILED', message: /RFC 3339/ })
+  t.throws(() => checkFreezeUntil('2026-12-01T10:00:00', T0), { code: 'VALIDATION_FAILED', message: /time zone/ }, 'no offset')
+  t.throws(() => checkFreezeUntil('2026-13-45T10:00:00Z', T0), { code: 'VALIDATION_FAILED' })
+})
+
+t.test('rolloutAdmits: once the 100% step is in effect, wariness 1 is admitted too', async (t) => {
+  const state = compileRollout(record(), [])
+  t.notOk(rolloutAdmits(state, 1, T0 + 24 * H - 1))
+  t.ok(rolloutAdmits(state, 1, T0 + 24 * H))
 })
