@@ -1,11 +1,13 @@
 /**
  * Which release a deployment gets from a channel. Both spec endpoints ask this one function,
  * so the decision lives in one place, in two steps: which releases are eligible for this
- * deployment now (`eligibleReleases`: rollout cohorts belong there), then which of those it
- * moves to from the one it runs (`nextHop`, src/domain/upgrade-path.ts: upgrade paths).
+ * deployment now (`eligibleReleases`: rollout cohorts, src/domain/rollout.ts), then which of
+ * those it moves to from the one it runs (`nextHop`, src/domain/upgrade-path.ts: upgrade paths).
  */
+import semver from 'semver'
 import { ChartcastError } from '../errors.js'
 import type { LicenseClaims } from './license.js'
+import { cohortOf, rolloutAdmits, type RolloutState } from './rollout.js'
 import { memoisedNextHop, noUpgradePathError, type HopRule } from './upgrade-path.js'
 
 /** Who is pulling, as the request's credentials and headers describe it. */
@@ -37,6 +39,10 @@ export interface ChannelVersions {
    * A version without an entry is neither required nor restricted.
    */
   readonly memberships: ReadonlyMap<string, HopRule>
+  /** Rollouts of releases in the channel, by version; a release without one reaches everyone. */
+  readonly rollouts?: ReadonlyMap<string, RolloutState>
+  /** Versions withdrawn as a sanctioned rollback (`?rollback=true`) and not promoted again since. */
+  readonly rollbacks?: ReadonlySet<string>
 }
 
 /** The version the deployment runs, as far as the server can tell: what it says, else what it was last served. */
@@ -45,12 +51,81 @@ export function effectiveApplied (deployment: Deployment): string | null {
 }
 
 /**
- * The releases eligible for this deployment now, highest first: every active version of the
- * channel. (Rollouts narrow this set; nextHop then chooses among it.) Return the same array
- * for the same set: nextHop's answers are remembered per array.
+ * Whether a release in the channel is one the deployment may be given now: it has no rollout
+ * (or a complete one), its rollout includes the deployment's cohort now, or it is the release
+ * the deployment runs (effectiveApplied): a pause never sends back those who moved, W&B
+ * operators included. `version` must be active in the channel.
  */
-export function eligibleReleases (channel: ChannelVersions, _deployment: Deployment, _now: number): readonly string[] {
-  return channel.active
+export function isEligible (channel: ChannelVersions, version: string, deployment: Deployment, now: number): boolean {
+  const rollout = channel.rollouts?.get(version)
+  if (rollout === undefined || version === effectiveApplied(deployment)) return true
+  return rolloutAdmits(rollout, cohortOf(deployment.license, channel.name), now)
+}
+
+/** Every release the deployment may be given now, highest first (a new array each call). */
+export function eligibleVersions (channel: ChannelVersions, deployment: Deployment, now: number): string[] {
+  return channel.active.filter((version) => isEligible(channel, version, deployment, now))
+}
+
+/** Rollouts per channel beyond which eligible lists are built per pull instead of remembered. */
+const MAX_MASKED_ROLLOUTS = 30
+
+/**
+ * Eligible lists per channel state, by the bit mask of the rollouts that admit the deployment.
+ * The channel state object is replaced when the channel changes, so the entries go with it.
+ */
+const listsByState = new WeakMap<ChannelVersions, Map<number, readonly string[]>>()
+
+/**
+ * The releases eligible for this deployment now, highest first, as `eligibleVersions`, but
+ * the same array for the same set: nextHop's answers are remembered per array, so a pull
+ * costs Map lookups. Without rollouts that is `channel.active` itself. With rollouts, which
+ * of them admit the deployment is a bit mask (at most 2^k lists for k rollouts); the cohort
+ * is hashed at most once per license and channel (cohortOf), and only when a rollout asks.
+ */
+export function eligibleReleases (channel: ChannelVersions, deployment: Deployment, now: number): readonly string[] {
+  const rollouts = channel.rollouts
+  if (rollouts === undefined || rollouts.size === 0) return channel.active
+  if (rollouts.size > MAX_MASKED_ROLLOUTS) return eligibleVersions(channel, deployment, now)
+  const applied = effectiveApplied(deployment)
+  let mask = 0
+  let bit = 1
+  let all = 0
+  let cohort = -1
+  for (const version of channel.active) {
+    const rollout = rollouts.get(version)
+    if (rollout === undefined) continue
+    all |= bit
+    if (version === applied) {
+      mask |= bit
+    } else {
+      if (cohort < 0) cohort = cohortOf(deployment.license, channel.name)
+      if (rolloutAdmits(rollout, cohort, now)) mask |= bit
+    }
+    bit <<= 1
+  }
+  if (mask === all) return channel.active
+  let lists = listsByState.get(channel)
+  if (lists === undefined) {
+    lists = new Map()
+    listsByState.set(channel, lists)
+  }
+  let list = lists.get(mask)
+  if (list === undefined) {
+    const built: string[] = []
+    let at = 1
+    for (const version of channel.active) {
+      if (!rollouts.has(version)) {
+        built.push(version)
+        continue
+      }
+      if ((mask & at) !== 0) built.push(version)
+      at <<= 1
+    }
+    list = built
+    lists.set(mask, list)
+  }
+  return list
 }
 
 /**
@@ -62,11 +137,23 @@ export function outsiderDeployment (channel: string, applied: string): Deploymen
 }
 
 /**
+ * A sanctioned rollback: the deployment runs a release that was withdrawn with `rollback=true`
+ * and is given a lower one. Its answer says so (`metadata.rollback: "true"`), and agents then
+ * move down without --allow-downgrade.
+ */
+export function isSanctionedRollback (channel: ChannelVersions, deployment: Deployment, version: string): boolean {
+  const applied = deployment.applied
+  // `rollbacks` holds withdrawn versions only (the spec cache builds it so), and is rarely non-empty.
+  return applied !== null && channel.rollbacks !== undefined && channel.rollbacks.has(applied) && semver.lt(version, applied)
+}
+
+/**
  * The version the deployment gets: the pinned one when it is in the channel, else the next
- * hop among its eligible releases from the version it runs. Returns a version rather than a
- * compiled spec, so the decision stays pure; the spec cache compiles (or reads) that
- * version's spec. `now` (ms) is for time-based rollouts. Throws NO_UPGRADE_PATH (409) when
- * nothing it may move to admits the version it runs.
+ * hop among its eligible releases from the version it runs (the head when no rollout or
+ * upgrade rule stands in the way). Returns a version rather than a compiled spec, so the
+ * decision stays pure; the spec cache compiles (or reads) that version's spec. `now` (ms)
+ * places time-based rollouts. Throws NO_UPGRADE_PATH (409) when nothing it may move to
+ * admits the version it runs.
  */
 export function selectSpec (channel: ChannelVersions, deployment: Deployment, now: number): string {
   const pinned = deployment.pinned
@@ -76,7 +163,7 @@ export function selectSpec (channel: ChannelVersions, deployment: Deployment, no
   }
   if (channel.head === null) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel.name}" has no release yet`)
   const eligible = eligibleReleases(channel, deployment, now)
-  if (eligible.length === 0) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel.name}" has no release for this deployment yet`)
+  if (eligible.length === 0) throw new ChartcastError('CHANNEL_EMPTY', `channel "${channel.name}" has no release for this deployment yet: every release in it is in a staged rollout that does not include it`)
   const hop = memoisedNextHop(eligible, channel.memberships, effectiveApplied(deployment))
   if (hop.kind === 'no-path') throw noUpgradePathError(channel.name, hop)
   return hop.version
