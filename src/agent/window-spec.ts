@@ -85,7 +85,6 @@ export function parseWindow (text: string): MaintenanceWindow {
 function isTimeZone (zone: string): boolean {
   if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false
   try {
-    // eslint-disable-next-line no-new
     new Intl.DateTimeFormat('en-US', { timeZone: zone })
     return true
   } catch {
