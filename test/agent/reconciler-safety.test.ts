@@ -78,7 +78,7 @@ t.test('truth from the cluster: an --atomic rollback is read through to the revi
 })
 
 t.test('dir applier: the output set is the truth; a lost state dir refuses the downgrade, rm -rf OUT or a new --out writes again', async (t) => {
-  const { server, wd, agent, logs } = await setup(t)
+  const { server, wd, agent } = await setup(t)
   const out = join(wd.dir, 'out')
   const dir = (path = out) => agent({ applier: new DirApplier(path) })
   server.publish(makeSpec('1.5.0'))
