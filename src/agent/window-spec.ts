@@ -3,10 +3,14 @@
  * window *starts* on; a range whose end is not after its start crosses midnight into the next
  * day. Times are wall-clock times in the IANA zone, so a window follows its zone across DST:
  *
- * - spring forward (02:00 → 03:00): a start inside the gap opens at the first instant after it
- *   (luxon moves a non-existent local time forward), so the window is shorter but not skipped;
- * - fall back (03:00 → 02:00): a start or end in the repeated hour is taken at its first
- *   occurrence, so the window is opened once, never twice.
+ * - spring forward (02:00 → 03:00): a local time inside the gap does not exist; it is moved
+ *   forward by the gap (02:30 → 03:30, as luxon does), so the window is shorter but opens. A
+ *   window wholly inside the gap opens at the end of the gap for its nominal length;
+ * - fall back (03:00 → 02:00): a local time in the repeated hour is taken once, at its second
+ *   occurrence (luxon's choice), so the window opens once, never twice.
+ *
+ * Each occurrence is one interval of instants computed from its start date, so a window is
+ * entered at most once per occurrence, whatever the clocks do.
  */
 import { ConfigError } from './errors.js'
 

@@ -16,8 +16,10 @@ function occurrences (window: MaintenanceWindow, at: number, daysBefore: number,
     if (!window.days.has(day.weekday)) continue
     const open = wallClock(day, window.start, window.zone)
     const endDay = window.end > window.start ? day : day.plus({ days: 1 })
-    const close = wallClock(endDay, window.end, window.zone)
-    if (close > open) out.push([open, close])
+    let close = wallClock(endDay, window.end, window.zone)
+    // Wholly inside a spring-forward gap: both ends moved to the same instant. Keep the nominal length.
+    if (close <= open) close = open + (((window.end - window.start) % 1440 + 1440) % 1440) * 60_000
+    out.push([open, close])
   }
   return out
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -7,6 +8,8 @@ import { HelmApplier } from '../../src/agent/appliers/helm.js'
 import type { Applier } from '../../src/agent/appliers/types.js'
 import { exitCodeFor, HOLD_BACK_MS, type Reconciler } from '../../src/agent/reconciler.js'
 import { FileReleaseLock } from '../../src/agent/lock.js'
+import { APPLY_NOW_FILE } from '../../src/agent/state.js'
+import { parseWindow } from '../../src/agent/windows.js'
 import { encodeFacts } from '../../src/agent/truth.js'
 import { FakeSpecServer, makeSpec } from '../helpers/agent-fake-server.js'
 import { makeReconciler, workdir } from '../helpers/agent-harness.js'
@@ -225,4 +228,52 @@ t.test('appliers without observe() fall back to the state dir record', async (t)
   t.equal((await once(agent({ applier: plain }))).outcome, 'downgrade-refused')
   t.ok(JSON.parse(await readFile(join(wd.stateDir, 'applied.json'), 'utf8')).spec, 'the running release\'s channel spec is kept')
   t.same(applied, ['1.5.0'])
+})
+
+t.test('maintenance windows: outside them nothing is applied (skipped report); the loop wakes when one opens', async (t) => {
+  const { server, agent, upgrades, logs } = await setup(t)
+  server.publish(makeSpec('1.5.0'))
+  // Friday 2026-06-05 20:30 UTC; the window opens Saturday 02:00 Berlin = Saturday 00:00 UTC.
+  let now = Date.parse('2026-06-05T20:30:00Z')
+  const windows = [parseWindow('Sat,Sun 02:00-06:00 Europe/Berlin')]
+  const controller = new AbortController()
+  const delays: number[] = []
+  const r = agent({
+    report: true,
+    now: () => now,
+    intervalMs: 6 * 3_600_000,
+    config: { windows },
+    sleep: async (ms) => {
+      delays.push(ms)
+      now += ms
+      if (delays.length >= 3) controller.abort()
+    }
+  })
+  await r.run(controller.signal)
+  t.equal(delays[0], 3.5 * 3_600_000, 'the wait ends when the window opens (3.5 h later), not after the 6 h interval')
+  t.same(logs.find('outside-window').map((l) => l.nextWindowAt), ['2026-06-06T00:00:00.000Z'])
+  t.equal(delays[1], 6 * 3_600_000, 'then the normal interval')
+  t.same(server.reports.filter((b) => b.outcome === 'skipped').map((b) => b.detail), ['outside maintenance window; the next opens 2026-06-06T00:00:00.000Z'])
+  t.equal((await upgrades()).length, 1, 'applied once the window was open')
+  t.equal(logs.find('applied').length, 1)
+  t.ok(logs.find('fetched').length + logs.find('not-modified').length >= 2, 'kept polling while waiting')
+})
+
+t.test('maintenance windows: --apply-now and STATE_DIR/apply-now apply once outside them', async (t) => {
+  const { server, agent, upgrades, wd, logs } = await setup(t)
+  const now = Date.parse('2026-06-05T10:00:00Z')
+  const windows = [parseWindow('Sat 02:00-06:00 Europe/Berlin')]
+  server.publish(makeSpec('1.5.0'))
+  t.equal((await once(agent({ now: () => now, config: { windows } }))).outcome, 'outside-window')
+  t.equal((await once(agent({ now: () => now, config: { windows, applyNow: true } }))).outcome, 'applied', '--apply-now')
+  server.publish(makeSpec('1.6.0'))
+  const r = agent({ now: () => now, config: { windows } })
+  t.equal((await once(r)).outcome, 'outside-window')
+  await writeFile(join(wd.stateDir, APPLY_NOW_FILE), '')
+  t.equal((await once(r)).outcome, 'applied', 'the apply-now file')
+  t.equal(existsSync(join(wd.stateDir, APPLY_NOW_FILE)), false, 'and it is removed once used')
+  server.publish(makeSpec('1.7.0'))
+  t.equal((await once(r)).outcome, 'outside-window', 'only once')
+  t.equal((await upgrades()).length, 2)
+  t.equal(logs.find('apply-now').length, 2)
 })
