@@ -106,7 +106,7 @@ t.test('--help lists flags, environment and exit codes', async (t) => {
   const { runtime, out } = await setup(t)
   t.equal(await runAgentCli(['--help'], runtime), 0)
   const help = out.join('')
-  for (const text of ['--server', '--from-file', '--allow-downgrade', '--no-report', 'CHARTCAST_NO_REPORT', 'CHARTCAST_INTERVAL', 'HELM_BIN', 'CHARTCAST_HELM_TIMEOUT', 'Exit codes', '4  server unreachable']) {
+  for (const text of ['--server', '--from-file', '--allow-downgrade', '--no-report', 'CHARTCAST_NO_REPORT', 'CHARTCAST_INTERVAL', 'HELM_BIN', 'CHARTCAST_HELM_TIMEOUT', 'Exit codes', '4  server unreachable', '5  another agent holds', '--window', '--max-failures', '--retry-failed', '--apply-now', '--max-body']) {
     t.match(help, text)
   }
 })
@@ -167,4 +167,15 @@ t.test('spawned through the main CLI entry (src/cli/index.ts)', { skip: existsSy
   t.equal(await run.exited, 4, 'unreachable, no cache')
   const usage = spawnAgent(entry, ['agent', '--once', '--no-such-flag'])
   t.equal(await usage.exited, 2, 'usage error is 2, not commander\'s 1')
+})
+
+t.test('exit 5: two --once agents at once on one state dir; exactly one runs helm', async (t) => {
+  const { helm, runtime, args, logs } = await setup(t)
+  await helm.behave(0, '', { upgradeMs: 500 })
+  const codes = await Promise.all([runAgentCli(args(), runtime), runAgentCli(args(), runtime)])
+  t.same(codes.sort(), [0, 5])
+  t.same(await helm.overlaps(), [], 'never two helm processes at once')
+  t.equal((await helm.callsOf('upgrade')).length, 1)
+  t.match(logs.find('locked')[0]?.msg, /another agent holds the lock for acme-ns\/acme/)
+  t.equal(await runAgentCli(args(), runtime), 0, 'the lock is released afterwards')
 })
