@@ -201,10 +201,28 @@ export class Reconciler {
         delay = pollDelay(this.intervalMs(), this.random)
         this.log.debug({ event: 'waiting', delayMs: delay }, 'waiting for next poll')
       }
-      await this.sleep(delay, signal)
+      if (report.outcome === 'outside-window') await this.sleepOrApplyNow(delay, signal)
+      else await this.sleep(delay, signal)
     }
     this.log.info({ event: 'stopped' }, 'agent stopped')
     return EXIT.OK
+  }
+
+  /** Waiting for a window: an `apply-now` file appearing in the state dir ends the wait early. */
+  private async sleepOrApplyNow (delay: number, signal: AbortSignal): Promise<void> {
+    const watchApplyNow = this.deps.state.watchApplyNow?.bind(this.deps.state)
+    if (watchApplyNow === undefined) return this.sleep(delay, signal)
+    const wake = new AbortController()
+    const either = AbortSignal.any([signal, wake.signal])
+    const watching = watchApplyNow(either).then(() => {
+      if (!either.aborted) this.log.info({ event: 'apply-now-file' }, 'apply-now file found; not waiting for the window')
+      wake.abort()
+    }, () => {
+      // Cannot watch: the file is still seen at the next poll.
+    })
+    await this.sleep(delay, either)
+    wake.abort()
+    await watching
   }
 
   /** The interval the loop would wait after a success: --interval, else the server's hint, else 1h. */

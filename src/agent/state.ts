@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { mkdir, readFile, rm, stat, watch } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isPlainObject } from '../domain/values.js'
 import { writeFileAtomic } from './fsutil.js'
@@ -59,6 +59,8 @@ export interface StateStore {
   applyNowRequested? (): Promise<boolean>
   /** Removes the `apply-now` file once it has been acted on. */
   clearApplyNow? (): Promise<void>
+  /** Resolves when the `apply-now` file appears (or `signal` aborts), so a wait for a window can end early. */
+  watchApplyNow? (signal: AbortSignal): Promise<void>
 }
 
 export type StateWarning = (message: string) => void
@@ -152,6 +154,27 @@ export class FileStateStore implements StateStore {
 
   async clearApplyNow (): Promise<void> {
     await rm(join(this.dir, APPLY_NOW_FILE), { force: true })
+  }
+
+  async watchApplyNow (signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    try {
+      const events = watch(this.dir, { signal })
+      // Created between the last check and the watch: do not miss it.
+      if (await this.applyNowRequested()) return
+      for await (const event of events) {
+        if (event.filename === APPLY_NOW_FILE && await this.applyNowRequested()) return
+      }
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') return
+      // No file watching here (some network filesystems): the file is still seen at the next poll.
+      this.warn(`cannot watch the state dir for ${APPLY_NOW_FILE}: ${(err as Error).message}`)
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve()
+        else signal.addEventListener('abort', () => { resolve() }, { once: true })
+      })
+    }
   }
 
   private async read (file: string): Promise<unknown> {

@@ -277,3 +277,29 @@ t.test('maintenance windows: --apply-now and STATE_DIR/apply-now apply once outs
   t.equal((await upgrades()).length, 2)
   t.equal(logs.find('apply-now').length, 2)
 })
+
+t.test('maintenance windows: an apply-now file ends the wait for a window at once (the loop watches the state dir)', async (t) => {
+  const { server, agent, upgrades, wd, logs } = await setup(t)
+  server.publish(makeSpec('1.5.0'))
+  const now = Date.parse('2026-06-05T10:00:00Z')
+  const controller = new AbortController()
+  const delays: number[] = []
+  const r = agent({
+    now: () => now,
+    config: { windows: [parseWindow('Sat 02:00-06:00 Europe/Berlin')] },
+    sleep: async (ms, signal) => {
+      delays.push(ms)
+      if (delays.length === 1) {
+        // The operator touches the file while the agent waits for the window: only the watcher can end this wait.
+        await writeFile(join(wd.stateDir, APPLY_NOW_FILE), '')
+        await new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+      } else {
+        controller.abort()
+      }
+    }
+  })
+  await r.run(controller.signal)
+  t.equal(logs.find('apply-now-file').length, 1)
+  t.equal((await upgrades()).length, 1, 'applied on the cycle after the file appeared')
+  t.equal(existsSync(join(wd.stateDir, APPLY_NOW_FILE)), false)
+})
