@@ -26,8 +26,8 @@ export interface AgentRuntime {
 
 const HELP_AFTER = `
 Exit codes (with --once; the loop exits 0 when stopped, 2 when the first cycle finds the configuration unusable):
-  0  up to date, applied, or a downgrade refused (nothing changed)
-  1  apply failed (nothing recorded as applied) or an unexpected error
+  0  up to date, applied, a downgrade refused, or outside every --window (nothing changed)
+  1  apply failed (nothing recorded as applied), held back after --max-failures, or an unexpected error
   2  usage or configuration error (bad flag/file, forbidden key, unknown channel or release)
   3  license refused by the server (401/403); nothing was changed
   4  server unreachable and no cached spec in --state-dir
