@@ -64,7 +64,7 @@ function claimsOf (license: MintedLicense): LicenseClaims {
 export function servedVersion (bench: BenchApp, license: MintedLicense, applied: string | null = null): string {
   const state = bench.app.specCache.get(license.channel)
   if (state === undefined) throw new Error(`channel ${license.channel} is not loaded`)
-  const deployment: Deployment = { id: license.sub, license: claimsOf(license), channel: license.channel, applied, pinned: null }
+  const deployment: Deployment = { id: license.sub, license: claimsOf(license), channel: license.channel, applied, lastServed: null, pinned: null }
   return selectSpec(state, deployment, Date.now())
 }
 
@@ -87,7 +87,7 @@ export async function servedSpec (bench: BenchApp, license: MintedLicense, item:
   const state = bench.app.specCache.get(license.channel)
   if (state === undefined) throw new Error(`channel ${license.channel} is not loaded`)
   const version = servedVersion(bench, license, applied)
-  const deployment: Deployment = { id: license.sub, license: claimsOf(license), channel: license.channel, applied, pinned: null }
+  const deployment: Deployment = { id: license.sub, license: claimsOf(license), channel: license.channel, applied, lastServed: null, pinned: null }
   return await bench.app.specCache.specFor(state, version, isSanctionedRollback(state, deployment, version))
 }
 

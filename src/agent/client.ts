@@ -2,6 +2,7 @@ import { parseDuration } from '../domain/duration.js'
 import { checkVersion } from '../domain/release.js'
 import { isPlainObject } from '../domain/values.js'
 import { errorMessage } from './errors.js'
+import { DEFAULT_MAX_BODY_BYTES } from './options.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
@@ -67,6 +68,45 @@ export interface SpecClientOptions {
   /** Per-request ceiling so a hung connection cannot stall the loop forever. */
   timeoutMs?: number
   now?: () => number
+  /** Largest response body read (default 10 MiB); a larger one is an unusable answer. */
+  maxBodyBytes?: number
+}
+
+/** Thrown by readBodyCapped when the body passes the cap; the stream has been cancelled by then. */
+export class BodyTooLargeError extends Error {
+  constructor (readonly limit: number) {
+    super(`response body larger than ${limit} bytes`)
+    this.name = 'BodyTooLargeError'
+  }
+}
+
+/**
+ * Reads a response body as UTF-8, counting bytes as they stream in: past `limit` the stream
+ * is cancelled (which closes the connection) and nothing more is read, so a huge or endless
+ * body costs at most `limit` bytes of memory, with or without a Content-Length.
+ */
+export async function readBodyCapped (res: Response, limit: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length'))
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel().catch(() => {})
+    throw new BodyTooLargeError(limit)
+  }
+  if (res.body === null) return ''
+  const reader = res.body.getReader()
+  const decoder = new TextDecoder()
+  let received = 0
+  let text = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    received += value.byteLength
+    if (received > limit) {
+      await reader.cancel().catch(() => {})
+      throw new BodyTooLargeError(limit)
+    }
+    text += decoder.decode(value, { stream: true })
+  }
+  return text + decoder.decode()
 }
 
 /** Client for a channel's agent endpoints: `GET {server}/channels/{name}/spec` and `POST .../reports`. */
@@ -76,6 +116,7 @@ export class SpecClient implements ReportSender {
   private readonly fetchFn: FetchLike
   private readonly timeoutMs: number
   private readonly now: () => number
+  private readonly maxBodyBytes: number
 
   constructor (opts: SpecClientOptions) {
     // A trailing slash makes relative resolution keep any path prefix (server behind /chartcast/).
@@ -87,6 +128,7 @@ export class SpecClient implements ReportSender {
     this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init))
     this.timeoutMs = opts.timeoutMs ?? 30_000
     this.now = opts.now ?? Date.now
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   }
 
   async fetchSpec (req: SpecRequest): Promise<FetchResult> {
@@ -102,8 +144,9 @@ export class SpecClient implements ReportSender {
     let body: string
     try {
       res = await this.fetchFn(this.url, { method: 'GET', headers, signal, redirect: 'error' })
-      body = await res.text()
+      body = await readBodyCapped(res, this.maxBodyBytes)
     } catch (err) {
+      if (err instanceof BodyTooLargeError) return { kind: 'unavailable', reason: `server answered with a ${err.message}; not used` }
       // Never include the request/headers in the reason: they carry the license.
       return { kind: 'unavailable', reason: describeNetworkError(err) }
     }
@@ -140,8 +183,9 @@ export class SpecClient implements ReportSender {
     let body: string
     try {
       res = await this.fetchFn(this.reportsUrl, { method: 'POST', headers, body: JSON.stringify(req.report), signal, redirect: 'error' })
-      body = await res.text()
+      body = await readBodyCapped(res, this.maxBodyBytes)
     } catch (err) {
+      if (err instanceof BodyTooLargeError) return { kind: 'unavailable', reason: `server answered with a ${err.message}` }
       return { kind: 'unavailable', reason: describeNetworkError(err) }
     }
     if (res.status === 202 || res.status === 200 || res.status === 204) return { kind: 'accepted' }

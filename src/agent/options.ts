@@ -1,5 +1,6 @@
 import { parseDuration } from '../domain/duration.js'
 import { ConfigError } from './errors.js'
+import { parseWindow, type MaintenanceWindow } from './window-spec.js'
 
 /**
  * Agent configuration from flags and environment. This is the only agent module that reads
@@ -30,6 +31,16 @@ export interface AgentOptions {
   helmBin: string
   helmTimeoutMs: number
   logLevel: string
+  /** Circuit breaker: failed applies of one desired digest before it is held back. */
+  maxFailures: number
+  /** Release a held-back digest once. */
+  retryFailed: boolean
+  /** Maintenance windows (none: apply whenever). */
+  windows: MaintenanceWindow[]
+  /** Apply once at start even outside the windows. */
+  applyNow: boolean
+  /** Largest response body read from the server; a larger one is an unusable answer. */
+  maxBodyBytes: number
 }
 
 /** Flag values as commander hands them over (all optional; env fills gaps). */
@@ -53,6 +64,12 @@ export interface AgentFlags {
   /** True for `--no-report` (commander hands that over as `report: false`; see src/cli/agent.ts). */
   noReport?: boolean
   logLevel?: string
+  maxFailures?: string
+  retryFailed?: boolean
+  /** Repeatable flag; the environment variable separates windows with ";". */
+  window?: string[]
+  applyNow?: boolean
+  maxBody?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -76,21 +93,38 @@ export const ENV_VARS: Record<keyof AgentFlags, string> = {
   neverDowngrade: 'CHARTCAST_NEVER_DOWNGRADE',
   pinVersion: 'CHARTCAST_PIN_VERSION',
   noReport: 'CHARTCAST_NO_REPORT',
-  logLevel: 'CHARTCAST_LOG_LEVEL'
+  logLevel: 'CHARTCAST_LOG_LEVEL',
+  maxFailures: 'CHARTCAST_MAX_FAILURES',
+  retryFailed: 'CHARTCAST_RETRY_FAILED',
+  window: 'CHARTCAST_WINDOW',
+  applyNow: 'CHARTCAST_APPLY_NOW',
+  maxBody: 'CHARTCAST_MAX_BODY'
 }
 
 export const DEFAULT_STATE_DIR = './.chartcast'
 export const DEFAULT_HELM_TIMEOUT = '10m'
+export const DEFAULT_MAX_FAILURES = 3
+/** 10 MiB: the server's own limit is 1 MiB per release, so this leaves room without letting a hostile body exhaust memory. */
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 // Kubernetes object names: helm release names are DNS-1123 labels capped at 53 characters.
 const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
-type BoolFlag = 'once' | 'allowDowngrade' | 'neverDowngrade' | 'noReport'
+type BoolFlag = 'once' | 'allowDowngrade' | 'neverDowngrade' | 'noReport' | 'retryFailed' | 'applyNow'
+type ListFlag = 'window'
+
+/** `10485760`, `512KiB`, `10MiB`, `1GiB` (binary units; kB/MB are read as KiB/MiB too). */
+export function parseByteSize (text: string): number | null {
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(text.trim())
+  if (m === null) return null
+  const unit = (m[2] ?? 'b').toLowerCase()[0] as 'b' | 'k' | 'm' | 'g'
+  return Number(m[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]
+}
 
 export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env): AgentOptions {
-  const str = (key: Exclude<keyof AgentFlags, BoolFlag>): string | undefined => {
+  const str = (key: Exclude<keyof AgentFlags, BoolFlag | ListFlag>): string | undefined => {
     const flag = flags[key]
     if (flag !== undefined && flag !== '') return flag
     const fromEnv = env[ENV_VARS[key]]
@@ -154,6 +188,21 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
 
   const neverDowngrade = bool('neverDowngrade')
   if (neverDowngrade && bool('allowDowngrade')) throw new ConfigError('give --allow-downgrade or --never-downgrade, not both')
+  const maxFailuresText = str('maxFailures') ?? String(DEFAULT_MAX_FAILURES)
+  if (!/^\d+$/.test(maxFailuresText) || Number(maxFailuresText) < 1 || Number(maxFailuresText) > 1000) {
+    throw new ConfigError(`--max-failures "${maxFailuresText}" must be a whole number from 1 to 1000`)
+  }
+  const windowTexts = flags.window !== undefined && flags.window.length > 0
+    ? flags.window
+    : (env[ENV_VARS.window] ?? '').split(';').map((w) => w.trim()).filter((w) => w !== '')
+  const windows = windowTexts.map(parseWindow)
+  const maxBodyText = str('maxBody')
+  let maxBodyBytes = DEFAULT_MAX_BODY_BYTES
+  if (maxBodyText !== undefined) {
+    const bytes = parseByteSize(maxBodyText)
+    if (bytes === null || bytes < 1024 || bytes > 1024 ** 3) throw new ConfigError(`--max-body "${maxBodyText}" must be a size from 1KiB to 1GiB, like 10MiB`)
+    maxBodyBytes = bytes
+  }
 
   const logLevel = str('logLevel') ?? 'info'
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
@@ -178,6 +227,11 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
     report: !bool('noReport'),
     helmBin: env.HELM_BIN !== undefined && env.HELM_BIN !== '' ? env.HELM_BIN : 'helm',
     helmTimeoutMs,
-    logLevel
+    logLevel,
+    maxFailures: Number(maxFailuresText),
+    retryFailed: bool('retryFailed'),
+    windows,
+    applyNow: bool('applyNow'),
+    maxBodyBytes
   }
 }

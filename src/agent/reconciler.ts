@@ -5,12 +5,15 @@ import type { FetchResult, SpecClient } from './client.js'
 import { computeDesired, type DesiredState } from './desired.js'
 import { ApplierUnavailableError, ConfigError, EXIT, errorMessage, type ExitCode } from './errors.js'
 import { readLocalInputs, type InputPaths, type LocalInputs } from './inputs.js'
+import type { ReleaseLock } from './lock.js'
 import type { Logger } from './logger.js'
 import { describeFailure, secretSpellings } from './redact.js'
 import type { Reporter } from './reporter.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
-import type { AppliedRecord, CachedSpec, StateStore } from './state.js'
+import type { AppliedRecord, CachedSpec, FailureRecord, StateStore } from './state.js'
 import { abortableSleep, backoffDelay, DEFAULT_INTERVAL_MS, pollDelay, type Random, type Sleep } from './timing.js'
+import { isPending, type ChartcastFacts, type ObservedRelease } from './truth.js'
+import { isInWindow, nextWindowOpen, type MaintenanceWindow } from './windows.js'
 import { parseYamlData, readText } from './yaml.js'
 
 export type Outcome =
@@ -28,6 +31,14 @@ export type Outcome =
   | 'unreachable'
   | 'error'
   | 'stopped'
+  /** The circuit breaker holds this desired digest back after repeated failures. */
+  | 'held-back'
+  /** Something to apply, but outside every maintenance window. */
+  | 'outside-window'
+  /** Another agent holds the lock for this release/namespace (`--once` does not wait). */
+  | 'locked'
+  /** Helm reports an operation in progress on the release (pending-*), younger than the helm timeout. */
+  | 'busy'
 
 export interface CycleReport {
   outcome: Outcome
@@ -37,6 +48,8 @@ export interface CycleReport {
   code?: string
   /** An apply moved the deployment to another version: the next hop of an upgrade path may be waiting. */
   movedVersion?: boolean
+  /** With `outside-window`: when the next maintenance window opens (ms since the epoch). */
+  nextWindowAt?: number
 }
 
 /**
@@ -61,6 +74,21 @@ export interface ReconcilerConfig {
   channel?: string
   pin?: string
   inputs: InputPaths
+  /** Circuit breaker: failed applies of one desired digest before it is held back (default 3). */
+  maxFailures?: number
+  /** Release a held-back digest once, at the first cycle (`--retry-failed`). */
+  retryFailed?: boolean
+  /** Maintenance windows; empty or absent means "always". */
+  windows?: readonly MaintenanceWindow[]
+  /** Apply at the first cycle even outside the windows (`--apply-now`). */
+  applyNow?: boolean
+  /** Helm's --timeout: a pending-* release older than this has no live helm behind it. Default 10 min. */
+  helmTimeoutMs?: number
+  /**
+   * When another agent holds the lock: wait for it (the loop), or end the cycle at once with
+   * `locked` (`--once`, so an overlapping CronJob run exits with its own code).
+   */
+  waitForLock?: boolean
 }
 
 export interface ReconcilerDeps {
@@ -75,10 +103,19 @@ export interface ReconcilerDeps {
   sleep?: Sleep
   random?: Random
   now?: () => number
+  /** One agent at a time per release/namespace; absent: no locking (tests of single agents). */
+  lock?: ReleaseLock
+  /** How long to wait between tries of a held lock (default 2 s). */
+  lockRetryMs?: number
 }
 
 /** Outcomes after which the loop backs off instead of waiting the normal interval. */
-const FAILURES: ReadonlySet<Outcome> = new Set(['apply-failed', 'config-error', 'license-refused', 'rejected', 'unreachable', 'error'])
+const FAILURES: ReadonlySet<Outcome> = new Set(['apply-failed', 'config-error', 'license-refused', 'rejected', 'unreachable', 'error', 'busy'])
+
+export const DEFAULT_MAX_FAILURES = 3
+/** A held-back digest is tried again after this long (Flux retries on its interval; we wait a day). */
+export const HOLD_BACK_MS = 24 * 60 * 60_000
+const DEFAULT_HELM_TIMEOUT_MS = 10 * 60_000
 
 export function exitCodeFor (report: CycleReport): ExitCode {
   switch (report.outcome) {
@@ -86,11 +123,16 @@ export function exitCodeFor (report: CycleReport): ExitCode {
     case 'unchanged':
     case 'downgrade-refused':
     case 'no-upgrade-path':
+    case 'outside-window':
     case 'stopped':
       return EXIT.OK
     case 'apply-failed':
+    case 'held-back':
     case 'error':
       return EXIT.APPLY_FAILED
+    case 'locked':
+    case 'busy':
+      return EXIT.LOCKED
     case 'config-error':
     case 'rejected':
       return EXIT.CONFIG
@@ -122,6 +164,13 @@ export class Reconciler {
   private serverHintMs: number | undefined
   /** Digest of the last downgrade refused, so it is warned about once. */
   private refusedDowngrade: string | undefined
+  /** Digest last reported as waiting for a window, so it is logged at info once. */
+  private waitingForWindow: string | undefined
+  /** `--retry-failed` and `--apply-now` act on the first cycle only. */
+  private retryFailedPending: boolean
+  private applyNowPending: boolean
+  /** What the applier observed at the start of this cycle (or why it could not). */
+  private observed: { ok: true, release: ObservedRelease } | { ok: false, error: unknown } | undefined
 
   constructor (private readonly config: ReconcilerConfig, private readonly deps: ReconcilerDeps) {
     if (config.fromFile === undefined && deps.client === undefined) throw new Error('Reconciler needs a SpecClient unless fromFile is set')
@@ -130,6 +179,8 @@ export class Reconciler {
     this.now = deps.now ?? Date.now
     this.readInputs = deps.readInputs ?? readLocalInputs
     this.log = deps.logger
+    this.retryFailedPending = config.retryFailed === true
+    this.applyNowPending = config.applyNow === true
   }
 
   get target (): ApplyTarget {
@@ -150,7 +201,13 @@ export class Reconciler {
       first = false
       if (signal.aborted) break
       let delay: number
-      if (report.serverFailed || FAILURES.has(report.outcome)) {
+      if (report.outcome === 'outside-window') {
+        failures = 0
+        delay = pollDelay(this.intervalMs(), this.random)
+        // Never sleep through a window: wake when the next one opens.
+        if (report.nextWindowAt !== undefined) delay = Math.max(0, Math.min(delay, report.nextWindowAt - this.now()))
+        this.log.debug({ event: 'waiting', delayMs: delay }, 'waiting for the next poll or maintenance window')
+      } else if (report.serverFailed || FAILURES.has(report.outcome)) {
         failures++
         delay = backoffDelay(failures, this.random, report.retryAfterMs)
         this.log.info({ event: 'backing-off', delayMs: delay, failures, outcome: report.outcome }, `backing off ${Math.round(delay / 1000)}s after ${failures} failure(s)`)
@@ -166,10 +223,28 @@ export class Reconciler {
         delay = pollDelay(this.intervalMs(), this.random)
         this.log.debug({ event: 'waiting', delayMs: delay }, 'waiting for next poll')
       }
-      await this.sleep(delay, signal)
+      if (report.outcome === 'outside-window') await this.sleepOrApplyNow(delay, signal)
+      else await this.sleep(delay, signal)
     }
     this.log.info({ event: 'stopped' }, 'agent stopped')
     return EXIT.OK
+  }
+
+  /** Waiting for a window: an `apply-now` file appearing in the state dir ends the wait early. */
+  private async sleepOrApplyNow (delay: number, signal: AbortSignal): Promise<void> {
+    const watchApplyNow = this.deps.state.watchApplyNow?.bind(this.deps.state)
+    if (watchApplyNow === undefined) return this.sleep(delay, signal)
+    const wake = new AbortController()
+    const either = AbortSignal.any([signal, wake.signal])
+    const watching = watchApplyNow(either).then(() => {
+      if (!either.aborted) this.log.info({ event: 'apply-now-file' }, 'apply-now file found; not waiting for the window')
+      wake.abort()
+    }, () => {
+      // Cannot watch: the file is still seen at the next poll.
+    })
+    await this.sleep(delay, either)
+    wake.abort()
+    await watching
   }
 
   /** The interval the loop would wait after a success: --interval, else the server's hint, else 1h. */
@@ -179,17 +254,55 @@ export class Reconciler {
 
   /** One full cycle. Never throws: every failure becomes an outcome (and one log line). */
   async reconcile (signal: AbortSignal): Promise<CycleReport> {
+    let unlock: (() => Promise<void>) | undefined
     try {
+      const lock = await this.takeLock(signal)
+      if (lock === 'stopped') return { outcome: 'stopped', serverFailed: false }
+      if (lock === 'locked') return { outcome: 'locked', serverFailed: false }
+      unlock = lock
       return await this.reconcileUnsafe(signal)
     } catch (err) {
       if (err instanceof ConfigError || err instanceof ForbiddenKeyError) return this.configError(err)
       this.log.error({ event: 'error', reason: errorMessage(err) }, `unexpected error: ${errorMessage(err)}`)
       return { outcome: 'error', serverFailed: false }
+    } finally {
+      this.observed = undefined
+      await unlock?.().catch((err: unknown) => {
+        this.log.warn({ event: 'lock-release-failed', reason: errorMessage(err) }, `could not release the lock: ${errorMessage(err)}`)
+      })
+    }
+  }
+
+  /**
+   * The release's lock, held for the whole cycle (fetch, observe, apply), so two agents never
+   * run Helm for one release at once. The loop waits for it (logging once); `--once` does not.
+   */
+  private async takeLock (signal: AbortSignal): Promise<(() => Promise<void>) | 'locked' | 'stopped' | undefined> {
+    const lock = this.deps.lock
+    if (lock === undefined) return undefined
+    let announced = false
+    for (;;) {
+      const release = await lock.tryAcquire()
+      if (release !== null) {
+        if (announced) this.log.info({ event: 'lock-acquired', lock: lock.path }, 'the other agent is done; lock taken')
+        return release
+      }
+      if (this.config.waitForLock !== true) {
+        this.log.warn({ event: 'locked', lock: lock.path }, `another agent holds the lock for ${this.config.namespace}/${this.config.release} (${lock.path}); not running`)
+        return 'locked'
+      }
+      if (!announced) {
+        announced = true
+        this.log.info({ event: 'waiting-for-lock', lock: lock.path }, `another agent holds the lock for ${this.config.namespace}/${this.config.release} (${lock.path}); waiting`)
+      }
+      await abortableSleep(this.deps.lockRetryMs ?? 2000, signal)
+      if (signal.aborted) return 'stopped'
     }
   }
 
   private async reconcileUnsafe (signal: AbortSignal): Promise<CycleReport> {
     const inputs = await this.readInputs(this.config.inputs)
+    this.observed = await this.observeRelease()
     const obtained = this.config.fromFile === undefined
       ? await this.obtainFromServer(inputs, signal)
       : await this.obtainFromFile(this.config.fromFile)
@@ -199,7 +312,7 @@ export class Reconciler {
     }
     if (signal.aborted) return { outcome: 'stopped', serverFailed: obtained.serverFailed }
 
-    const report = await this.converge(computeDesired(obtained.spec, inputs), inputs)
+    const report = await this.converge(obtained.spec, inputs)
     report.serverFailed = obtained.serverFailed
     if (obtained.retryAfterMs !== undefined) report.retryAfterMs = obtained.retryAfterMs
     // After the outcome is recorded, and bounded by the reporter's own timeout: a report
@@ -227,10 +340,12 @@ export class Reconciler {
     const client = this.deps.client as SpecClient
     const cached = await this.loadCache()
     if (this.serverHintMs === undefined && cached?.pollIntervalMs !== undefined) this.serverHintMs = cached.pollIntervalMs
-    const applied = await this.loadApplied()
+    // The version that runs, as the cluster says; the state dir's record only when the applier cannot tell.
+    const running: { version: string, digest: string } | undefined = this.observed?.ok === true ? this.observed.release.running : await this.loadApplied()
+    const runningVersion = running?.version
 
     // Only offer an ETag when we hold the body it stands for; a 304 must leave us with a spec.
-    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag: cached?.etag, applied: applied?.version, signal })
+    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag: cached?.etag, applied: runningVersion, signal })
     if (signal.aborted) return { ok: false, report: { outcome: 'stopped', serverFailed: false } }
     if ('pollIntervalMs' in result && result.pollIntervalMs !== undefined) this.serverHintMs = result.pollIntervalMs
 
@@ -255,7 +370,7 @@ export class Reconciler {
           `license refused by server (${result.code}); keeping what is deployed, applying nothing`)
         return { ok: false, report: { outcome: 'license-refused', serverFailed: true, code: result.code } }
       case 'rejected':
-        if (result.status === 409 && result.code === 'NO_UPGRADE_PATH') return this.noUpgradePath(result.detail, applied)
+        if (result.status === 409 && result.code === 'NO_UPGRADE_PATH') return this.noUpgradePath(result.detail, running)
         this.log.error({ event: 'rejected', status: result.status, code: result.code, detail: result.detail },
           `server rejected the request (${result.status} ${result.code}); keeping what is deployed`)
         return { ok: false, report: { outcome: 'rejected', serverFailed: true, code: result.code } }
@@ -269,7 +384,7 @@ export class Reconciler {
    * refuses it, up to the next required release): keep running it, say so once, and poll at
    * the normal interval, as a vendor has to publish a release that bridges the gap.
    */
-  private noUpgradePath (detail: string | undefined, applied: AppliedRecord | undefined): Obtained {
+  private noUpgradePath (detail: string | undefined, applied: { version: string, digest: string } | undefined): Obtained {
     const from = applied?.version ?? 'the applied release'
     this.log.warn({ event: 'no-upgrade-path', appliedVersion: applied?.version, detail }, `no upgrade path from ${from}: ${detail ?? 'the server offers no release that admits it'}; keeping ${from}`)
     if (applied !== undefined) {
@@ -316,63 +431,280 @@ export class Reconciler {
     return applied
   }
 
-  private async converge (desired: DesiredState, inputs: LocalInputs): Promise<CycleReport> {
-    const applied = await this.loadApplied()
+  /**
+   * What runs, from the applier (the Helm release's history, the output set). Appliers that
+   * cannot observe fall back to the state directory's record of the last apply.
+   */
+  private async observeRelease (): Promise<{ ok: true, release: ObservedRelease } | { ok: false, error: unknown }> {
+    const applier = this.deps.applier
+    if (applier.observe === undefined) {
+      const applied = await this.loadApplied()
+      if (applied === undefined) return { ok: true, release: { status: 'absent' } }
+      return { ok: true, release: { status: 'deployed', running: { version: applied.version, digest: applied.digest, chartVersion: applied.chartVersion } } }
+    }
+    try {
+      return { ok: true, release: await applier.observe(this.target) }
+    } catch (err) {
+      return { ok: false, error: err }
+    }
+  }
+
+  private async converge (spec: ChannelSpec, inputs: LocalInputs): Promise<CycleReport> {
+    let desired = computeDesired(spec, inputs)
+    const secrets = secretSpellings(desired.values, inputs.license === undefined ? [] : [inputs.license])
+    const observation = this.observed ?? await this.observeRelease()
+    if (!observation.ok) {
+      if (observation.error instanceof ApplierUnavailableError) return this.configError(new ApplierUnavailableError(describeFailure(observation.error, secrets).reason))
+      // Without knowing what runs, no decision (downgrade, digest) can be trusted: apply nothing.
+      const failure = describeFailure(observation.error, secrets)
+      this.log.error({ event: 'observe-failed', reason: failure.reason }, `cannot read the release's state, applying nothing: ${failure.reason}`)
+      return { outcome: 'apply-failed', serverFailed: false }
+    }
+    let observed = observation.release
+
+    if (isPending(observed.status)) {
+      const stuck = await this.remediatePending(observed, secrets)
+      if (stuck !== undefined) return stuck
+      const again = await this.observeRelease()
+      if (!again.ok) {
+        const failure = describeFailure(again.error, secrets)
+        this.log.error({ event: 'observe-failed', reason: failure.reason }, `cannot read the release's state after the rollback: ${failure.reason}`)
+        return { outcome: 'apply-failed', serverFailed: false }
+      }
+      observed = again.release
+    }
+
+    const cachedApplied = await this.loadApplied()
+    const running = observed.running
     const short = desired.digest.slice(0, 12)
-    if (applied?.digest === desired.digest) {
+    if (running?.digest === desired.digest) {
+      await this.rememberRunningSpec(spec, desired, cachedApplied)
       this.log.info({ event: 'unchanged', version: desired.version, digest: short }, `up to date at ${desired.version}`)
       return { outcome: 'unchanged', serverFailed: false }
     }
-    if (applied !== undefined && isLowerVersion(desired.version, applied.version)) {
-      // A release withdrawn with rollback=true: the server says moving down is the fix.
-      const sanctioned = desired.rollback === true && this.config.neverDowngrade !== true
-      if (!this.config.allowDowngrade && !sanctioned) {
-        // A withdrawal keeps the channel below us until a new release: warn once per refused
-        // target, then repeat it at debug on every poll instead of flooding the log.
-        const level = this.refusedDowngrade === desired.digest ? 'debug' : 'warn'
-        this.refusedDowngrade = desired.digest
-        const neverEven = desired.rollback === true
-        this.log[level]({ event: 'downgrade-refused', version: desired.version, appliedVersion: applied.version },
-          `refusing to move from ${applied.version} down to ${desired.version}; keeping ${applied.version} (${neverEven ? '--never-downgrade refuses even a rollback the server sanctions' : 'use --allow-downgrade to permit'})`)
-        this.deps.reporter?.recordSkip({
-          version: desired.version,
-          outcome: 'skipped',
-          detail: `downgrade refused: ${applied.version} is applied and ${desired.version} is lower (${neverEven ? '--never-downgrade is set' : '--allow-downgrade is not set'})`,
-          digest: desired.digest
-        }, 'downgrade-refused')
-        return { outcome: 'downgrade-refused', serverFailed: false }
-      }
-      this.log.warn({ event: 'downgrade-allowed', version: desired.version, appliedVersion: applied.version, ...(sanctioned && { rollback: true }) },
-        `moving from ${applied.version} down to ${desired.version} (${sanctioned ? 'a rollback sanctioned by the server' : '--allow-downgrade'})`)
+    if (running === undefined && observed.status !== 'absent') {
+      this.log.warn({ event: 'release-unrecorded', status: observed.status },
+        `the release exists (${observed.status}) but carries no chartcast record; taking it over with ${desired.version}`)
     }
 
-    this.log.info({ event: 'applying', version: desired.version, chartVersion: desired.chart.version, chart: desired.chart.name ?? desired.chart.url, digest: short, applier: this.deps.applier.name },
-      `applying ${desired.version} (chart ${desired.chart.version})`)
-    const started = this.now()
-    try {
-      await this.deps.applier.apply(desired, this.target)
-    } catch (err) {
-      // Helm and the API server quote values in their errors: what is logged or reported is redacted.
-      const failure = describeFailure(err, secretSpellings(desired.values, inputs.license === undefined ? [] : [inputs.license]))
-      this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'failed', detail: failure.detail, digest: desired.digest })
-      if (err instanceof ApplierUnavailableError) return this.configError(new ApplierUnavailableError(failure.reason))
-      this.log.error({ event: 'apply-failed', version: desired.version, reason: failure.reason }, `apply of ${desired.version} failed: ${failure.reason}`)
-      return { outcome: 'apply-failed', serverFailed: false }
+    if (running !== undefined && isLowerVersion(desired.version, running.version)) {
+      if (!this.mayMoveDown(desired)) {
+        // A withdrawal must not freeze the deployment: customer-side changes still go onto the
+        // running release, layered over its own channel spec (kept in the state directory).
+        const runningSpec = cachedApplied?.spec !== undefined && cachedApplied.spec.version === running.version ? cachedApplied.spec : undefined
+        const onRunning = runningSpec === undefined ? undefined : computeDesired(runningSpec, inputs)
+        if (runningSpec === undefined || onRunning === undefined || onRunning.digest === running.digest) return this.refuseDowngrade(desired, running, runningSpec !== undefined)
+        this.log.info({ event: 'values-on-running', version: running.version, offeredVersion: desired.version, digest: onRunning.digest.slice(0, 12) },
+          `the channel offers only ${desired.version}, lower than the running ${running.version}: applying the changed local values to ${running.version}`)
+        spec = runningSpec
+        desired = onRunning
+      } else {
+        const sanctioned = this.isSanctionedRollback(desired)
+        this.log.warn({ event: 'downgrade-allowed', version: desired.version, appliedVersion: running.version, ...(sanctioned && { rollback: true }) },
+          `moving from ${running.version} down to ${desired.version} (${sanctioned ? 'a rollback sanctioned by the server' : '--allow-downgrade'})`)
+      }
     }
-    const durationMs = this.now() - started
-    // Recorded only after success: a failed apply is retried next cycle (under backoff).
-    await this.deps.state.saveApplied({
+
+    const held = await this.holdBack(desired)
+    if (held !== undefined) return held
+    const outside = await this.outsideWindow(desired)
+    if (outside !== undefined) return outside
+    return this.apply(spec, desired, secrets, running?.version)
+  }
+
+  /** The server marks the answer a rollback it sanctions (`metadata.rollback: "true"`), and --never-downgrade is not set. */
+  private isSanctionedRollback (desired: DesiredState): boolean {
+    return desired.rollback === true && this.config.neverDowngrade !== true
+  }
+
+  /** May the agent move to a lower release version? With --allow-downgrade, or on a sanctioned rollback. */
+  private mayMoveDown (desired: DesiredState): boolean {
+    return this.config.allowDowngrade || this.isSanctionedRollback(desired)
+  }
+
+  private refuseDowngrade (desired: DesiredState, running: ChartcastFacts, haveRunningSpec: boolean): CycleReport {
+    // A withdrawal keeps the channel below us until a new release: warn once per refused
+    // target, then repeat it at debug on every poll instead of flooding the log.
+    const level = this.refusedDowngrade === desired.digest ? 'debug' : 'warn'
+    this.refusedDowngrade = desired.digest
+    const hint = haveRunningSpec ? '' : ` (the spec of ${running.version} is not in the state directory, so local value changes wait for a new release)`
+    // A rollback the server sanctions is refused only because of --never-downgrade.
+    const neverEven = desired.rollback === true
+    this.log[level]({ event: 'downgrade-refused', version: desired.version, appliedVersion: running.version },
+      `refusing to move from ${running.version} down to ${desired.version}; keeping ${running.version} (${neverEven ? '--never-downgrade refuses even a rollback the server sanctions' : 'use --allow-downgrade to permit'})${hint}`)
+    this.deps.reporter?.recordSkip({
+      version: desired.version,
+      outcome: 'skipped',
+      detail: `downgrade refused: ${running.version} is applied and ${desired.version} is lower (${neverEven ? '--never-downgrade is set' : '--allow-downgrade is not set'})`,
+      digest: desired.digest
+    }, 'downgrade-refused')
+    return { outcome: 'downgrade-refused', serverFailed: false }
+  }
+
+  /**
+   * When what runs is exactly this spec layered with today's inputs, keep the spec in the
+   * state directory: a fresh state directory learns the running release's spec this way, so a
+   * later withdrawal can still take local value changes.
+   */
+  private async rememberRunningSpec (spec: ChannelSpec, desired: DesiredState, cached: AppliedRecord | undefined): Promise<void> {
+    if (cached?.digest === desired.digest && cached.spec !== undefined) return
+    await this.deps.state.saveApplied(this.appliedRecord(spec, desired, cached?.appliedAt ?? new Date(this.now()).toISOString()))
+  }
+
+  private appliedRecord (spec: ChannelSpec, desired: DesiredState, appliedAt: string): AppliedRecord {
+    return {
       release: this.config.release,
       namespace: this.config.namespace,
       digest: desired.digest,
       version: desired.version,
       chartVersion: desired.chart.version,
-      appliedAt: new Date(this.now()).toISOString()
-    })
+      appliedAt,
+      spec
+    }
+  }
+
+  /**
+   * A release left `pending-*` by a helm that was killed blocks every later upgrade. Younger
+   * than the helm timeout, a helm may still be working on it (another agent with another state
+   * directory, a person): leave it. Older, nobody is: roll back to the last deployed revision.
+   */
+  private async remediatePending (observed: ObservedRelease, secrets: readonly string[]): Promise<CycleReport | undefined> {
+    const timeoutMs = this.config.helmTimeoutMs ?? DEFAULT_HELM_TIMEOUT_MS
+    const since = observed.updatedAt === undefined ? 'an unknown time' : new Date(observed.updatedAt).toISOString()
+    const ageMs = observed.updatedAt === undefined ? Infinity : this.now() - observed.updatedAt
+    if (ageMs < timeoutMs) {
+      this.log.warn({ event: 'release-busy', status: observed.status, revision: observed.revision, since },
+        `the release is ${observed.status} since ${since}, within the helm timeout: another helm operation may be running; not touching it`)
+      return { outcome: 'busy', serverFailed: false }
+    }
+    const applier = this.deps.applier
+    if (observed.rollbackTo === undefined || applier.rollback === undefined) {
+      this.log.error({ event: 'stuck-release', status: observed.status, revision: observed.revision, since },
+        `the release is stuck in ${observed.status} since ${since} and has no deployed revision to roll back to; it needs \`helm uninstall\` or a manual fix`)
+      return { outcome: 'apply-failed', serverFailed: false }
+    }
+    this.log.warn({ event: 'rolling-back', status: observed.status, revision: observed.revision, to: observed.rollbackTo, since },
+      `the release is stuck in ${observed.status} since ${since}, longer than the helm timeout; rolling back to revision ${observed.rollbackTo}`)
+    try {
+      await applier.rollback(this.target, observed.rollbackTo)
+    } catch (err) {
+      const failure = describeFailure(err, secrets)
+      this.log.error({ event: 'rollback-failed', reason: failure.reason }, `rollback to revision ${observed.rollbackTo} failed: ${failure.reason}`)
+      return { outcome: 'apply-failed', serverFailed: false }
+    }
+    this.log.info({ event: 'rolled-back', to: observed.rollbackTo }, `rolled back to revision ${observed.rollbackTo}; continuing`)
+    return undefined
+  }
+
+  /**
+   * Circuit breaker: after maxFailures failed applies of one desired digest, it is held back
+   * (so upgrade hooks and migrations do not re-run every few minutes) until the desired state
+   * changes, `--retry-failed` is given, or HOLD_BACK_MS pass since the last failure.
+   */
+  private async holdBack (desired: DesiredState): Promise<CycleReport | undefined> {
+    const state = this.deps.state
+    if (state.loadFailure === undefined) return undefined
+    const record = await state.loadFailure()
+    if (record === undefined) return undefined
+    if (record.digest !== desired.digest) {
+      await state.saveFailure?.(undefined)
+      return undefined
+    }
+    const max = this.config.maxFailures ?? DEFAULT_MAX_FAILURES
+    if (record.count < max) return undefined
+    if (this.retryFailedPending) {
+      this.retryFailedPending = false
+      this.log.info({ event: 'retry-failed', version: desired.version, failures: record.count }, `retrying ${desired.version} after ${record.count} failures (--retry-failed)`)
+      return undefined
+    }
+    const until = Date.parse(record.lastAt) + HOLD_BACK_MS
+    if (!(this.now() < until)) return undefined
+    const untilText = new Date(until).toISOString()
+    const first = record.heldAt === undefined
+    if (first) await state.saveFailure?.({ ...record, heldAt: new Date(this.now()).toISOString() })
+    this.log[first ? 'warn' : 'debug']({ event: 'held-back', version: desired.version, digest: desired.digest.slice(0, 12), failures: record.count, until: untilText },
+      `holding ${desired.version} back after ${record.count} failed applies; next try at ${untilText}, on a new desired state, or with --retry-failed`)
+    this.deps.reporter?.recordSkip({
+      version: desired.version,
+      outcome: 'skipped',
+      detail: `held back: ${record.count} failed applies of this desired state; next try at ${untilText}, when the desired state changes, or with --retry-failed`,
+      digest: desired.digest
+    }, 'held-back')
+    return { outcome: 'held-back', serverFailed: false }
+  }
+
+  private async recordFailure (desired: DesiredState): Promise<void> {
+    const state = this.deps.state
+    if (state.loadFailure === undefined || state.saveFailure === undefined) return
+    const previous = await state.loadFailure()
+    const at = new Date(this.now()).toISOString()
+    const record: FailureRecord = previous?.digest === desired.digest
+      ? { digest: desired.digest, version: desired.version, count: previous.count + 1, firstAt: previous.firstAt, lastAt: at }
+      : { digest: desired.digest, version: desired.version, count: 1, firstAt: at, lastAt: at }
+    await state.saveFailure(record)
+  }
+
+  /** Outside every maintenance window nothing is applied, unless --apply-now or STATE_DIR/apply-now asks for one apply. */
+  private async outsideWindow (desired: DesiredState): Promise<CycleReport | undefined> {
+    const windows = this.config.windows ?? []
+    if (windows.length === 0) return undefined
+    const now = this.now()
+    if (isInWindow(windows, now)) return undefined
+    if (this.applyNowPending) {
+      this.log.info({ event: 'apply-now', version: desired.version }, `applying ${desired.version} outside the maintenance windows (--apply-now)`)
+      return undefined
+    }
+    if (await this.deps.state.applyNowRequested?.() === true) {
+      this.applyNowPending = true
+      this.log.info({ event: 'apply-now', version: desired.version }, `applying ${desired.version} outside the maintenance windows (apply-now file)`)
+      return undefined
+    }
+    const next = nextWindowOpen(windows, now)
+    const nextText = next === undefined ? 'never' : new Date(next).toISOString()
+    const level = this.waitingForWindow === desired.digest ? 'debug' : 'info'
+    this.waitingForWindow = desired.digest
+    this.log[level]({ event: 'outside-window', version: desired.version, nextWindowAt: nextText },
+      `outside every maintenance window: ${desired.version} waits for the next one (${nextText})`)
+    this.deps.reporter?.recordSkip({ version: desired.version, outcome: 'skipped', detail: `outside maintenance window; the next opens ${nextText}`, digest: desired.digest }, 'outside-window')
+    const report: CycleReport = { outcome: 'outside-window', serverFailed: false }
+    if (next !== undefined) report.nextWindowAt = next
+    return report
+  }
+
+  private async apply (spec: ChannelSpec, desired: DesiredState, secrets: readonly string[], runningVersion: string | undefined): Promise<CycleReport> {
+    const short = desired.digest.slice(0, 12)
+    this.retryFailedPending = false
+    if (this.applyNowPending) {
+      this.applyNowPending = false
+      await this.deps.state.clearApplyNow?.()
+    }
+    this.log.info({ event: 'applying', version: desired.version, chartVersion: desired.chart.version, chart: desired.chart.name ?? desired.chart.url, digest: short, applier: this.deps.applier.name },
+      `applying ${desired.version} (chart ${desired.chart.version})`)
+    const started = this.now()
+    try {
+      await this.deps.applier.apply(desired, this.target, this.factsFor(desired))
+    } catch (err) {
+      // Helm and the API server quote values in their errors: what is logged or reported is redacted.
+      const failure = describeFailure(err, secrets)
+      this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'failed', detail: failure.detail, digest: desired.digest })
+      if (err instanceof ApplierUnavailableError) return this.configError(new ApplierUnavailableError(failure.reason))
+      await this.recordFailure(desired)
+      this.log.error({ event: 'apply-failed', version: desired.version, reason: failure.reason }, `apply of ${desired.version} failed: ${failure.reason}`)
+      return { outcome: 'apply-failed', serverFailed: false }
+    }
+    const durationMs = this.now() - started
+    // Recorded only after success: a failed apply is retried next cycle (under backoff).
+    await this.deps.state.saveApplied(this.appliedRecord(spec, desired, new Date(this.now()).toISOString()))
+    await this.deps.state.saveFailure?.(undefined)
     this.log.info({ event: 'applied', version: desired.version, digest: short, durationMs }, `applied ${desired.version} in ${durationMs}ms`)
     this.deps.reporter?.recordAttempt({ version: desired.version, outcome: 'applied', digest: desired.digest })
     // A first install got the highest release already: only a move from one version to another may have a next hop.
-    return { outcome: 'applied', serverFailed: false, movedVersion: applied !== undefined && applied.version !== desired.version }
+    return { outcome: 'applied', serverFailed: false, movedVersion: runningVersion !== undefined && runningVersion !== desired.version }
+  }
+
+  /** What is recorded with the release (see truth.ts); other features add their own keys here. */
+  private factsFor (desired: DesiredState): ChartcastFacts {
+    return { version: desired.version, digest: desired.digest, chartVersion: desired.chart.version }
   }
 
   private configError (err: Error): CycleReport {

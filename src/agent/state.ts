@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, stat, watch } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isPlainObject } from '../domain/values.js'
 import { writeFileAtomic } from './fsutil.js'
@@ -18,7 +18,12 @@ export interface CachedSpec {
   fetchedAt: string
 }
 
-/** What was last applied successfully; the digest decides whether anything needs applying. */
+/**
+ * What this agent last applied successfully. A cache: decisions come from what the applier
+ * observes (the Helm release, the output set); this record serves appliers that cannot
+ * observe, and keeps the channel spec of the running release so that, after a withdrawal,
+ * customer value changes can still be layered onto it.
+ */
 export interface AppliedRecord {
   release: string
   namespace: string
@@ -26,6 +31,20 @@ export interface AppliedRecord {
   version: string
   chartVersion: string
   appliedAt: string
+  /** The channel spec (before local layers) of the release applied. */
+  spec?: ChannelSpec
+}
+
+/** Consecutive failed applies of one desired digest, for the circuit breaker. */
+export interface FailureRecord {
+  digest: string
+  version: string
+  count: number
+  /** ISO time of the first and the latest failure of this digest. */
+  firstAt: string
+  lastAt: string
+  /** ISO time the breaker first held it back (so that is warned about once). */
+  heldAt?: string
 }
 
 export interface StateStore {
@@ -33,12 +52,24 @@ export interface StateStore {
   saveSpec (cached: CachedSpec): Promise<void>
   loadApplied (): Promise<AppliedRecord | undefined>
   saveApplied (record: AppliedRecord): Promise<void>
+  loadFailure? (): Promise<FailureRecord | undefined>
+  /** `undefined` clears the record. */
+  saveFailure? (record: FailureRecord | undefined): Promise<void>
+  /** True while the operator's `apply-now` file exists in the state directory. */
+  applyNowRequested? (): Promise<boolean>
+  /** Removes the `apply-now` file once it has been acted on. */
+  clearApplyNow? (): Promise<void>
+  /** Resolves when the `apply-now` file appears (or `signal` aborts), so a wait for a window can end early. */
+  watchApplyNow? (signal: AbortSignal): Promise<void>
 }
 
 export type StateWarning = (message: string) => void
 
 const SPEC_FILE = 'spec.json'
 const APPLIED_FILE = 'applied.json'
+const FAILURE_FILE = 'failures.json'
+/** Created by an operator (`touch STATE_DIR/apply-now`) to apply once outside the maintenance windows. */
+export const APPLY_NOW_FILE = 'apply-now'
 
 /**
  * State in two small JSON files under --state-dir, each replaced atomically. They are
@@ -79,11 +110,71 @@ export class FileStateStore implements StateStore {
       this.warn(`ignoring unreadable ${APPLIED_FILE} in state dir`)
       return undefined
     }
-    return raw as unknown as AppliedRecord
+    const record = raw as unknown as AppliedRecord
+    if (raw.spec !== undefined) {
+      try {
+        record.spec = parseChannelSpec(raw.spec, 'applied spec')
+      } catch {
+        delete record.spec
+      }
+    }
+    return record
   }
 
   async saveApplied (record: AppliedRecord): Promise<void> {
     await this.write(APPLIED_FILE, record)
+  }
+
+  async loadFailure (): Promise<FailureRecord | undefined> {
+    const raw = await this.read(FAILURE_FILE)
+    if (raw === undefined) return undefined
+    if (!isPlainObject(raw) || typeof raw.digest !== 'string' || typeof raw.version !== 'string' || typeof raw.count !== 'number' ||
+      typeof raw.firstAt !== 'string' || typeof raw.lastAt !== 'string') {
+      this.warn(`ignoring unreadable ${FAILURE_FILE} in state dir`)
+      return undefined
+    }
+    const record: FailureRecord = { digest: raw.digest, version: raw.version, count: raw.count, firstAt: raw.firstAt, lastAt: raw.lastAt }
+    if (typeof raw.heldAt === 'string') record.heldAt = raw.heldAt
+    return record
+  }
+
+  async saveFailure (record: FailureRecord | undefined): Promise<void> {
+    if (record === undefined) await rm(join(this.dir, FAILURE_FILE), { force: true })
+    else await this.write(FAILURE_FILE, record)
+  }
+
+  async applyNowRequested (): Promise<boolean> {
+    try {
+      await stat(join(this.dir, APPLY_NOW_FILE))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  async clearApplyNow (): Promise<void> {
+    await rm(join(this.dir, APPLY_NOW_FILE), { force: true })
+  }
+
+  async watchApplyNow (signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    try {
+      const events = watch(this.dir, { signal })
+      // Created between the last check and the watch: do not miss it.
+      if (await this.applyNowRequested()) return
+      for await (const event of events) {
+        if (event.filename === APPLY_NOW_FILE && await this.applyNowRequested()) return
+      }
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') return
+      // No file watching here (some network filesystems): the file is still seen at the next poll.
+      this.warn(`cannot watch the state dir for ${APPLY_NOW_FILE}: ${(err as Error).message}`)
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve()
+        else signal.addEventListener('abort', () => { resolve() }, { once: true })
+      })
+    }
   }
 
   private async read (file: string): Promise<unknown> {

@@ -13,6 +13,8 @@ export interface AgentRuntime {
   applier?: Applier
   sleep?: Sleep
   random?: Random
+  /** The clock (maintenance windows, the age of a pending release, the circuit breaker's 24 h). */
+  now?: () => number
   /** Environment to read options from (default: process.env, read in src/agent/options.ts). */
   env?: Record<string, string | undefined>
   /** When given, the agent stops when it aborts and installs no SIGTERM/SIGINT handlers. */
@@ -24,11 +26,12 @@ export interface AgentRuntime {
 
 const HELP_AFTER = `
 Exit codes (with --once; the loop exits 0 when stopped, 2 when the first cycle finds the configuration unusable):
-  0  up to date, applied, a downgrade refused or no upgrade path (409 NO_UPGRADE_PATH; nothing changed)
-  1  apply failed (nothing recorded as applied) or an unexpected error
+  0  up to date, applied, a downgrade refused, no upgrade path (409 NO_UPGRADE_PATH), or outside every --window (nothing changed)
+  1  apply failed (nothing recorded as applied), held back after --max-failures, or an unexpected error
   2  usage or configuration error (bad flag/file, forbidden key, unknown channel or release)
   3  license refused by the server (401/403); nothing was changed
   4  server unreachable and no cached spec in --state-dir
+  5  another agent holds this release's lock, or helm reports an operation in progress on it
 
 Environment (a flag wins over its variable):
 ${Object.entries(ENV_VARS).map(([key, name]) => `  ${name.padEnd(26)} --${kebab(key)}`).join('\n')}
@@ -93,6 +96,12 @@ function defineAgentCommand (program: Command, runtime: AgentRuntime, setExit: (
     .option('--pin-version <version>', 'follow this release version of the channel instead of its latest' + env('pinVersion'))
     .option('--no-report', 'do not post a report (applied, failed, skipped) to the server after each apply attempt' + env('noReport'))
     .addOption(new Option('--log-level <level>', 'log level' + env('logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--max-failures <n>', 'failed applies of one desired state before it is held back (default 3)' + env('maxFailures'))
+    .option('--retry-failed', 'try a held-back desired state again once' + env('retryFailed'))
+    .option('--window <spec>', 'maintenance window, repeatable: "Sat,Sun 02:00-06:00 Europe/Berlin"; outside every window nothing is applied' + env('window') + ', windows separated by ;',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+    .option('--apply-now', 'apply once now even outside the maintenance windows (or: touch STATE_DIR/apply-now)' + env('applyNow'))
+    .option('--max-body <size>', 'largest server response read, e.g. 10MiB (default); a larger one is an unusable answer' + env('maxBody'))
     .addHelpText('after', HELP_AFTER)
     .action(async ({ report, ...flags }: AgentFlags & { report?: boolean }) => {
       // commander turns --no-report into report: false (and true when absent, hiding the env var).
@@ -126,16 +135,19 @@ async function runAgentFromFlags (flags: AgentFlags, runtime: AgentRuntime): Pro
  * without loading the agent, its logger and its appliers.
  */
 export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {}): Promise<number> {
-  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore }] = await Promise.all([
+  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore }, { FileReleaseLock }] = await Promise.all([
     import('../agent/appliers/index.js'), import('../agent/client.js'), import('../agent/logger.js'),
-    import('../agent/reconciler.js'), import('../agent/reporter.js'), import('../agent/state.js')
+    import('../agent/reconciler.js'), import('../agent/reporter.js'), import('../agent/state.js'), import('../agent/lock.js')
   ])
   const logger = runtime.logger ?? createAgentLogger({ level: options.logLevel })
   const log = logger.child({ release: options.release, namespace: options.namespace, channel: options.channel })
   const state = new FileStateStore(options.stateDir, (message) => log.warn({ event: 'state-warning' }, message))
   const client = options.fromFile === undefined
-    ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch })
+    ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch, maxBodyBytes: options.maxBodyBytes })
     : undefined
+  const lock = new FileReleaseLock(options.stateDir, options.release, options.namespace, (err) => {
+    log.error({ event: 'lock-lost', reason: errorMessage(err) }, `the release lock was taken from this agent: ${errorMessage(err)}`)
+  })
   const reconciler = new Reconciler({
     release: options.release,
     namespace: options.namespace,
@@ -146,7 +158,13 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     server: options.server,
     channel: options.channel,
     pin: options.pinVersion,
-    inputs: { userValues: options.userValues, cr: options.cr, licenseFile: options.licenseFile, needLicense: options.fromFile === undefined }
+    inputs: { userValues: options.userValues, cr: options.cr, licenseFile: options.licenseFile, needLicense: options.fromFile === undefined },
+    maxFailures: options.maxFailures,
+    retryFailed: options.retryFailed,
+    windows: options.windows,
+    applyNow: options.applyNow,
+    helmTimeoutMs: options.helmTimeoutMs,
+    waitForLock: !options.once
   }, {
     applier: runtime.applier ?? createApplier(options),
     state,
@@ -154,7 +172,9 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     client,
     reporter: client !== undefined && options.report ? new Reporter({ client, logger: log }) : undefined,
     sleep: runtime.sleep,
-    random: runtime.random
+    random: runtime.random,
+    now: runtime.now,
+    lock
   })
 
   const { signal, dispose } = runtime.signal !== undefined ? { signal: runtime.signal, dispose: () => {} } : processSignal(log)

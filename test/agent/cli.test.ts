@@ -33,7 +33,7 @@ t.test('exit 0: applied with the stand-in helm, then up to date', async (t) => {
   const { helm, runtime, args, logs } = await setup(t)
   t.equal(await runAgentCli(args(), runtime), 0)
   t.equal(await runAgentCli(args(), runtime), 0)
-  t.equal((await helm.calls()).length, 1, 'second run had nothing to apply')
+  t.equal((await helm.callsOf('upgrade')).length, 1, 'second run had nothing to apply')
   t.same(logs.find('done').map((l) => l.outcome), ['applied', 'unchanged'])
 })
 
@@ -52,7 +52,7 @@ t.test('exit 1: helm fails, nothing recorded; the next run retries', async (t) =
   t.match(logs.find('apply-failed')[0]?.reason, /exited with 1: Error: UPGRADE FAILED/)
   await helm.behave(0)
   t.equal(await runAgentCli(args(), runtime), 0)
-  t.equal((await helm.calls()).length, 2)
+  t.equal((await helm.callsOf('upgrade')).length, 2)
 })
 
 t.test('exit 2: usage and configuration errors', async (t) => {
@@ -65,7 +65,7 @@ t.test('exit 2: usage and configuration errors', async (t) => {
   t.equal(await runAgentCli(args('--user-values', proto), runtime), 2, 'prototype key')
   t.equal(await runAgentCli(args('--user-values', join(wd.dir, 'missing.yaml')), runtime), 2, 'missing file')
   t.equal(await runAgentCli(args(), { ...runtime, env: { HELM_BIN: join(wd.dir, 'no-helm') } }), 2, 'helm binary missing')
-  t.equal((await helm.calls()).length, 0)
+  t.equal((await helm.callsOf('upgrade')).length, 0)
 })
 
 t.test('exit 3: license refused; exit 4: unreachable without cache; 0 with cache', async (t) => {
@@ -79,7 +79,7 @@ t.test('exit 3: license refused; exit 4: unreachable without cache; 0 with cache
   t.equal(await runAgentCli(args(), runtime), 0, 'cached spec, already applied')
   t.equal(logs.find('using-cache').length, 1)
   t.equal(await runAgentCli(args('--state-dir', join(wd.dir, 'empty-state')), runtime), 4)
-  t.equal((await helm.calls()).length, 1)
+  t.equal((await helm.callsOf('upgrade')).length, 1)
 })
 
 t.test('reports: --once posts them before it exits; --no-report and CHARTCAST_NO_REPORT post none', async (t) => {
@@ -92,13 +92,13 @@ t.test('reports: --once posts them before it exits; --no-report and CHARTCAST_NO
   t.same(server.reports.map((b) => b.outcome), ['failed', 'applied'])
   t.equal(server.requests[1]?.applied, undefined, 'nothing applied yet on the second run')
   t.equal(await runAgentCli(args(), runtime), 0)
-  t.equal(server.requests[2]?.applied, '1.4.0', 'a new process reads the applied version from --state-dir')
+  t.equal(server.requests[2]?.applied, '1.4.0', 'a new process reads the applied version from the release (helm history)')
 
   server.publish(makeSpec('1.5.0'))
   const noReport = await runAgentCli(args('--no-report', '--state-dir', join(wd.dir, 'state-2')), runtime)
   t.equal(noReport, 0)
   t.equal(await runAgentCli(args('--state-dir', join(wd.dir, 'state-3')), { ...runtime, env: { ...runtime.env, CHARTCAST_NO_REPORT: 'true' } }), 0)
-  t.equal((await helm.calls()).length, 4, 'both applied')
+  t.equal((await helm.callsOf('upgrade')).length, 3, 'the first applied 1.5.0; the second, on a fresh state dir, found it running')
   t.equal(server.reportRequests.length, 2, 'neither reported')
 })
 
@@ -106,7 +106,7 @@ t.test('--help lists flags, environment and exit codes', async (t) => {
   const { runtime, out } = await setup(t)
   t.equal(await runAgentCli(['--help'], runtime), 0)
   const help = out.join('')
-  for (const text of ['--server', '--from-file', '--allow-downgrade', '--no-report', 'CHARTCAST_NO_REPORT', 'CHARTCAST_INTERVAL', 'HELM_BIN', 'CHARTCAST_HELM_TIMEOUT', 'Exit codes', '4  server unreachable']) {
+  for (const text of ['--server', '--from-file', '--allow-downgrade', '--no-report', 'CHARTCAST_NO_REPORT', 'CHARTCAST_INTERVAL', 'HELM_BIN', 'CHARTCAST_HELM_TIMEOUT', 'Exit codes', '4  server unreachable', '5  another agent holds', '--window', '--max-failures', '--retry-failed', '--apply-now', '--max-body']) {
     t.match(help, text)
   }
 })
@@ -167,4 +167,15 @@ t.test('spawned through the main CLI entry (src/cli/index.ts)', { skip: existsSy
   t.equal(await run.exited, 4, 'unreachable, no cache')
   const usage = spawnAgent(entry, ['agent', '--once', '--no-such-flag'])
   t.equal(await usage.exited, 2, 'usage error is 2, not commander\'s 1')
+})
+
+t.test('exit 5: two --once agents at once on one state dir; exactly one runs helm', async (t) => {
+  const { helm, runtime, args, logs } = await setup(t)
+  await helm.behave(0, '', { upgradeMs: 500 })
+  const codes = await Promise.all([runAgentCli(args(), runtime), runAgentCli(args(), runtime)])
+  t.same(codes.sort(), [0, 5])
+  t.same(await helm.overlaps(), [], 'never two helm processes at once')
+  t.equal((await helm.callsOf('upgrade')).length, 1)
+  t.match(logs.find('locked')[0]?.msg, /another agent holds the lock for acme-ns\/acme/)
+  t.equal(await runAgentCli(args(), runtime), 0, 'the lock is released afterwards')
 })

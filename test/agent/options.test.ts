@@ -29,9 +29,15 @@ t.test('every setting can come from the environment; a flag wins over its variab
     CHARTCAST_NO_REPORT: 'yes',
     CHARTCAST_LOG_LEVEL: 'debug',
     HELM_BIN: '/opt/helm',
-    CHARTCAST_HELM_TIMEOUT: '5m'
+    CHARTCAST_HELM_TIMEOUT: '5m',
+    CHARTCAST_MAX_FAILURES: '5',
+    CHARTCAST_RETRY_FAILED: 'true',
+    CHARTCAST_WINDOW: 'Sat,Sun 02:00-06:00 Europe/Berlin; Mon-Fri 22:00-01:00 UTC',
+    CHARTCAST_APPLY_NOW: 'on',
+    CHARTCAST_MAX_BODY: '2MiB'
   }
-  const fromEnv = resolveAgentOptions({}, env)
+  const { windows, ...fromEnv } = resolveAgentOptions({}, env)
+  t.same(windows.map((w) => w.text), ['Sat,Sun 02:00-06:00 Europe/Berlin', 'Mon-Fri 22:00-01:00 UTC'], 'CHARTCAST_WINDOW holds windows separated by ;')
   t.same(fromEnv, {
     server: 'https://env.example.com',
     channel: 'beta',
@@ -51,12 +57,34 @@ t.test('every setting can come from the environment; a flag wins over its variab
     report: false,
     helmBin: '/opt/helm',
     helmTimeoutMs: 300_000,
-    logLevel: 'debug'
+    logLevel: 'debug',
+    maxFailures: 5,
+    retryFailed: true,
+    applyNow: true,
+    maxBodyBytes: 2 * 1024 * 1024
   })
   const flagsWin = resolveAgentOptions({ channel: 'stable', release: 'flagrel', interval: '30s' }, env)
   t.equal(flagsWin.channel, 'stable')
   t.equal(flagsWin.release, 'flagrel')
   t.equal(flagsWin.intervalMs, 30_000)
+  t.same(resolveAgentOptions({ ...base, window: ['Sun 01:00-02:00 UTC'] }, env).windows.map((w) => w.text), ['Sun 01:00-02:00 UTC'], '--window replaces CHARTCAST_WINDOW')
+})
+
+t.test('safety settings: defaults, and bad values refused', async (t) => {
+  const o = resolveAgentOptions(base, {})
+  t.match(o, { maxFailures: 3, retryFailed: false, windows: [], applyNow: false, maxBodyBytes: 10 * 1024 * 1024 })
+  for (const [flags, message] of [
+    [{ maxFailures: '0' }, /--max-failures "0" must be a whole number/],
+    [{ maxFailures: 'x' }, /--max-failures/],
+    [{ maxBody: 'lots' }, /--max-body "lots" must be a size/],
+    [{ maxBody: '10' }, /--max-body/],
+    [{ window: ['Sat 02:00-06:00 Mars/Olympus'] }, /not an IANA time zone/],
+    [{ window: ['Caturday 02:00-06:00 UTC'] }, /unknown day/],
+    [{ window: ['Sat 2am-6am UTC'] }, /not a time/],
+    [{ window: ['Sat 02:00-02:00 UTC'] }, /empty/]
+  ] as const) {
+    t.throws(() => resolveAgentOptions({ ...base, ...flags } as Parameters<typeof resolveAgentOptions>[0], {}), { name: 'ConfigError', message })
+  }
 })
 
 t.test('air-gapped: --from-file needs no server, channel or license', async (t) => {

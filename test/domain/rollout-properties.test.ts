@@ -46,14 +46,14 @@ t.test('a pause never changes the answer for a deployment that runs the paused v
       const paused = rolling[pick % rolling.length]!
       const records = new Map(active.flatMap((v, i) => plans[i]!.rolling ? [[v, record(v, plans[i]!.startedAgo, plans[i]!.pausedAgo, now)] as const] : []))
       const build = (rs: Map<string, RolloutRecord>): ChannelVersions => ({
-        name: 'stable', active, head: { version: active[0]! }, rollouts: new Map([...rs].map(([v, r]) => [v, compileRollout(r, [])]))
+        name: 'stable', active, head: { version: active[0]! }, rollouts: new Map([...rs].map(([v, r]) => [v, compileRollout(r, [])])), memberships: new Map()
       })
       const before = build(records)
       const pausedRecord = records.get(paused)!
       const pauseAt = now
       const afterPause = build(new Map(records).set(paused, pausedRecord.state === 'paused' ? pausedRecord : { ...pausedRecord, state: 'paused', pauses: [{ from: pauseAt, to: null }], pausedReason: 'by hand' }))
       const license = { sub, exp: 0, channels: ['*'], ...(wariness !== null && { wariness }) }
-      const deployment: Deployment = { id: sub, license, channel: 'stable', applied: paused, pinned: null }
+      const deployment: Deployment = { id: sub, license, channel: 'stable', applied: paused, lastServed: null, pinned: null }
       // At the moment of the pause and at any time after it (other rollouts keep moving).
       for (const t of [pauseAt, pauseAt + later]) {
         if (answer(before, deployment, t) !== answer(afterPause, deployment, t)) throw new Error(`answer changed at +${t - now} ms`)
@@ -65,9 +65,9 @@ t.test('a pause never changes the answer for a deployment that runs the paused v
 t.test('the answer is never lower than the release a deployment runs while that release is in the channel', async () => {
   fc.assert(fc.property(channelArb, fc.nat(), fc.double({ min: 0, max: 1, noNaN: true }), ([active, plans], pick, wariness) => {
     const records = active.flatMap((v, i) => plans[i]!.rolling ? [[v, compileRollout(record(v, plans[i]!.startedAgo, plans[i]!.pausedAgo, T0), [])] as const] : [])
-    const channel: ChannelVersions = { name: 'stable', active, head: { version: active[0]! }, rollouts: new Map(records) }
+    const channel: ChannelVersions = { name: 'stable', active, head: { version: active[0]! }, rollouts: new Map(records), memberships: new Map() }
     const applied = active[pick % active.length]!
-    const got = selectSpec(channel, { id: 'x', license: { sub: 'x', exp: 0, channels: ['*'], wariness }, channel: 'stable', applied, pinned: null }, T0)
+    const got = selectSpec(channel, { id: 'x', license: { sub: 'x', exp: 0, channels: ['*'], wariness }, channel: 'stable', applied, lastServed: null, pinned: null }, T0)
     return semver.gte(got, applied)
   }), { numRuns: 500 })
 })

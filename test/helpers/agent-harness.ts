@@ -5,6 +5,7 @@ import type { Applier, ApplyTarget } from '../../src/agent/appliers/types.js'
 import { SpecClient } from '../../src/agent/client.js'
 import type { DesiredState } from '../../src/agent/desired.js'
 import type { InputPaths } from '../../src/agent/inputs.js'
+import type { ReleaseLock } from '../../src/agent/lock.js'
 import type { Logger } from '../../src/agent/logger.js'
 import { Reconciler, type ReconcilerConfig } from '../../src/agent/reconciler.js'
 import { Reporter, type ReporterOptions } from '../../src/agent/reporter.js'
@@ -70,6 +71,11 @@ export interface AgentParts {
   random?: () => number
   /** Post apply reports: `true` for a Reporter on the same client, or options for it. Off when absent. */
   report?: true | Partial<Omit<ReporterOptions, 'client'>>
+  /** More reconciler settings (circuit breaker, windows, helm timeout, lock waiting). */
+  config?: Partial<ReconcilerConfig>
+  lock?: ReleaseLock
+  lockRetryMs?: number
+  now?: () => number
 }
 
 /** A Reconciler wired like the CLI does it, with the real SpecClient and FileStateStore. */
@@ -83,7 +89,8 @@ export function makeReconciler (parts: AgentParts): Reconciler {
     server: parts.server,
     channel: parts.channel ?? 'stable',
     pin: parts.pin,
-    inputs: parts.inputs
+    inputs: parts.inputs,
+    ...parts.config
   }
   const client = parts.server === undefined ? undefined : new SpecClient({ server: parts.server, channel: parts.channel ?? 'stable', pin: parts.pin, timeoutMs: 5000 })
   const reporter = client === undefined || parts.report === undefined
@@ -96,6 +103,9 @@ export function makeReconciler (parts: AgentParts): Reconciler {
     client,
     reporter,
     sleep: parts.sleep,
-    random: parts.random ?? (() => 0.5)
+    random: parts.random ?? (() => 0.5),
+    lock: parts.lock,
+    lockRetryMs: parts.lockRetryMs,
+    now: parts.now
   })
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, readdir, readlink, rename, rm, symlink } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import type { DesiredState } from '../desired.js'
 import { fsyncDir, writeFileDurable } from '../fsutil.js'
 import { chartReference } from '../spec.js'
+import type { ChartcastFacts, ObservedRelease } from '../truth.js'
 import type { Applier, ApplyTarget } from './types.js'
 
 /** The three files of a set, in the order they are written. */
@@ -47,7 +48,35 @@ export class DirApplier implements Applier {
     return join(this.outDir, 'current')
   }
 
-  async apply (desired: DesiredState, target: ApplyTarget): Promise<void> {
+  /**
+   * What the output holds is what is deployed: the facts recorded in `current/spec.json`.
+   * After `rm -rf OUT`, or with a new `--out`, nothing is deployed and the next cycle writes.
+   */
+  async observe (target: ApplyTarget): Promise<ObservedRelease> {
+    let text: string
+    try {
+      text = await readFile(join(this.currentLink, 'spec.json'), 'utf8')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'absent' }
+      throw err
+    }
+    let spec: Record<string, unknown>
+    try {
+      spec = JSON.parse(text) as Record<string, unknown>
+    } catch {
+      // Sets are written whole before `current` names them, so this is a hand edit: treat it as nothing we wrote.
+      return { status: 'deployed' }
+    }
+    if (spec.release !== target.release || spec.namespace !== target.namespace) return { status: 'deployed' }
+    const facts = typeof spec.facts === 'object' && spec.facts !== null ? spec.facts as Record<string, unknown> : { version: spec.version, digest: spec.digest }
+    if (typeof facts.version !== 'string' || typeof facts.digest !== 'string') return { status: 'deployed' }
+    const running: ChartcastFacts = { version: facts.version, digest: facts.digest }
+    for (const [key, value] of Object.entries(facts)) if (typeof value === 'string') running[key] = value
+    return { status: 'deployed', running }
+  }
+
+  async apply (desired: DesiredState, target: ApplyTarget, facts?: ChartcastFacts): Promise<void> {
     const setsDir = join(this.outDir, 'sets')
     await mkdir(setsDir, { recursive: true, mode: 0o700 })
     const id = `${Date.now()}-${desired.digest.slice(0, 12)}-${randomBytes(3).toString('hex')}`
@@ -58,7 +87,7 @@ export class DirApplier implements Applier {
     await mkdir(tmpSet, { mode: 0o700 })
     try {
       for (const file of SET_FILES) {
-        await writeFileDurable(join(tmpSet, file), render(file, desired, target), 0o600)
+        await writeFileDurable(join(tmpSet, file), render(file, desired, target, facts), 0o600)
         await this.opts.afterWrite?.(file)
       }
       await fsyncDir(tmpSet)
@@ -117,7 +146,7 @@ export class DirApplier implements Applier {
   }
 }
 
-function render (file: SetFile, desired: DesiredState, target: ApplyTarget): string {
+function render (file: SetFile, desired: DesiredState, target: ApplyTarget, facts: ChartcastFacts = { version: desired.version, digest: desired.digest }): string {
   const chart = { ...desired.chart, reference: chartReference(desired.chart) }
   switch (file) {
     case 'spec.json':
@@ -128,7 +157,8 @@ function render (file: SetFile, desired: DesiredState, target: ApplyTarget): str
         namespace: target.namespace,
         digest: desired.digest,
         chart,
-        values: desired.values
+        values: desired.values,
+        facts
       }, null, 2) + '\n'
     case 'chart.json':
       return JSON.stringify(chart, null, 2) + '\n'

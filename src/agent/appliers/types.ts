@@ -1,4 +1,5 @@
 import type { DesiredState } from '../desired.js'
+import type { ChartcastFacts, ObservedRelease } from '../truth.js'
 
 export interface ApplyTarget {
   release: string
@@ -12,5 +13,17 @@ export interface ApplyTarget {
  */
 export interface Applier {
   readonly name: string
-  apply (desired: DesiredState, target: ApplyTarget): Promise<void>
+  /**
+   * Applies `desired` and records `facts` with it where `observe` reads them back (the helm
+   * release, the dir applier's output set). Appliers that cannot record facts ignore them.
+   */
+  apply (desired: DesiredState, target: ApplyTarget, facts?: ChartcastFacts): Promise<void>
+  /**
+   * Reads what runs now from the place it runs (cluster, output directory). The reconciler
+   * decides from this, not from its state directory. Appliers without it fall back to the
+   * state directory's record of the last apply (a cache that a lost volume takes with it).
+   */
+  observe? (target: ApplyTarget): Promise<ObservedRelease>
+  /** Returns a release stuck in a pending state to `revision` (helm rollback). */
+  rollback? (target: ApplyTarget, revision: number): Promise<void>
 }

@@ -99,3 +99,17 @@ t.test('an existing regular file at OUT/spec.json is left alone', async (t) => {
   t.equal(await readFile(join(out, 'spec.json'), 'utf8'), 'mine')
   t.ok((await lstat(join(out, 'values.yaml'))).isSymbolicLink())
 })
+
+t.test('observe: the current set is what runs; an empty, removed or foreign output is not', async (t) => {
+  const out = await outDir()
+  const applier = new DirApplier(out)
+  t.same(await applier.observe(target), { status: 'absent' }, 'nothing written yet')
+  const d = desired('1.0.0', 'g1')
+  await applier.apply(d, target, { version: '1.0.0', digest: d.digest, signedRevision: '7' })
+  t.same(await applier.observe(target), { status: 'deployed', running: { version: '1.0.0', digest: d.digest, signedRevision: '7' } }, 'every recorded fact comes back')
+  t.same(await applier.observe({ release: 'other', namespace: 'acme-ns' }), { status: 'deployed' }, 'a set for another release carries no facts for this one')
+  await rm(join(out, 'sets'), { recursive: true, force: true })
+  t.same(await applier.observe(target), { status: 'absent' }, 'current pointing at nothing')
+  await rm(out, { recursive: true, force: true })
+  t.same(await applier.observe(target), { status: 'absent' }, 'rm -rf OUT')
+})

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import { HelmApplier, HelmError } from '../../../src/agent/appliers/helm.js'
+import { HelmApplier, HelmError, observeHistory } from '../../../src/agent/appliers/helm.js'
 import { computeDesired } from '../../../src/agent/desired.js'
 import { StandinHelm } from '../../helpers/agent-standin-helm.js'
 
@@ -93,4 +93,49 @@ t.test('failing helm: the kept stderr is whole lines (a line cut in half could h
   t.ok(err.stderr.length > 8 * 1024, 'but keeps a good part')
   t.match(err.stderr, /^line \d{3} v{60}\n/, 'starts at the start of a line')
   t.match(err.stderr, /Error: UPGRADE FAILED: the end\n$/)
+})
+
+t.test('facts: recorded as --labels and --description after the upgrade flags', async (t) => {
+  const { helm, applier } = await setup()
+  const desired = desiredFor({ url: 'https://charts.example.com', name: 'acme-app', version: '0.18.0' })
+  await applier.apply(desired, target, { version: '1.4.0+build.7', digest: desired.digest, chartVersion: '0.18.0' })
+  const argv = (await helm.calls())[0]!.argv
+  t.same(argv.slice(argv.indexOf('--labels')), [
+    '--labels', `chartcast.io/version=1.4.0_build.7,chartcast.io/digest=${desired.digest.slice(0, 63)}`,
+    '--description', `chartcast: chartVersion=0.18.0 digest=${desired.digest} version=1.4.0%2Bbuild.7`
+  ], 'label values made valid for Kubernetes; the description keeps them exact')
+  const observed = await applier.observe(target)
+  t.same(observed.running, { chartVersion: '0.18.0', digest: desired.digest, version: '1.4.0+build.7' }, 'read back from helm history')
+  t.match(observed, { status: 'deployed', revision: 1 })
+})
+
+t.test('observe: an unknown release is absent; rollback runs helm rollback with the timeout', async (t) => {
+  const { helm, applier } = await setup()
+  t.same(await applier.observe(target), { status: 'absent' })
+  t.same((await helm.calls())[0]!.argv, ['history', 'acme', '--namespace', 'acme-ns', '--output', 'json'])
+  const desired = desiredFor({ url: 'https://charts.example.com', name: 'acme-app', version: '0.18.0' })
+  await applier.apply(desired, target, { version: '1.4.0', digest: desired.digest })
+  await applier.rollback(target, 1)
+  t.same((await helm.callsOf('rollback'))[0]!.argv, ['rollback', 'acme', '1', '--namespace', 'acme-ns', '--wait', '--timeout', '600s'])
+  const observed = await applier.observe(target)
+  t.match(observed, { status: 'deployed', revision: 2, running: { version: '1.4.0' } }, '"Rollback to 1" carries revision 1\'s facts')
+})
+
+t.test('observeHistory: newest status, facts of the deployed revision, the revision to roll back to', async (t) => {
+  const facts = `chartcast: digest=${'b'.repeat(64)} version=2.0.0`
+  const history = [
+    { revision: 3, updated: '2026-01-01T10:00:00.123456789+01:00', status: 'pending-upgrade', chart: 'a-1', description: 'Preparing upgrade' },
+    { revision: 1, updated: '2025-12-01T10:00:00Z', status: 'superseded', chart: 'a-1', description: facts },
+    { revision: 2, updated: '2025-12-02T10:00:00Z', status: 'deployed', chart: 'a-1', description: 'Rollback to 1' }
+  ]
+  t.same(observeHistory(history), {
+    status: 'pending-upgrade',
+    revision: 3,
+    updatedAt: Date.parse('2026-01-01T09:00:00.123Z'),
+    running: { digest: 'b'.repeat(64), version: '2.0.0' },
+    rollbackTo: 2
+  })
+  t.same(observeHistory([{ revision: 1, status: 'deployed', description: 'Install complete' }]), { status: 'deployed', revision: 1 }, 'not installed by chartcast: no facts')
+  t.same(observeHistory([]), { status: 'absent' })
+  t.throws(() => observeHistory({}), { name: 'HelmError' })
 })
