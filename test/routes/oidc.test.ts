@@ -88,6 +88,14 @@ for (const driver of testDrivers()) {
       t.same((await s.app.inject({ url: '/auth/config' })).json(), { oidc: true })
     })
 
+    t.test('the OpenAPI document lists the sign-on routes with their redirects and refusals', async (t) => {
+      const s = await oidcServer(t, driver, provider)
+      const doc = (await s.app.inject({ url: '/docs/json' })).json()
+      t.same(Object.keys(doc.paths['/auth/oidc/login'].get.responses).sort(), ['302', '400', '429', '502'])
+      t.same(Object.keys(doc.paths['/auth/oidc/callback'].get.responses).sort(), ['302', '400', '403', '429', '502', '503'])
+      t.same(doc.paths['/auth/oidc/callback'].get.responses['403'].content['application/problem+json'].schema.properties.code.enum, ['NO_ROLE'])
+    })
+
     t.test('the full code flow with PKCE: provider login, callback, session cookie, redirect to returnTo', async (t) => {
       const s = await oidcServer(t, driver, provider)
       const { hops, jar } = await signInThroughProvider(s, provider, 'ada', '/ui/channels?tab=rollouts')
