@@ -57,6 +57,13 @@ t.test('misconfigured single sign-on stops start-up with a message naming the va
   t.equal(loadConfig({ ...OIDC, OIDC_ISSUER: 'http://127.0.0.1:5556/dex' }).oidc?.issuer, 'http://127.0.0.1:5556/dex', 'http:// in development')
 })
 
+t.test('an unknown OIDC_ variable stops start-up, naming the one probably meant', async (t) => {
+  t.throws(() => loadConfig({ ...OIDC, OIDC_ROLE: 'x=admin' }), { name: 'ConfigError', message: /^OIDC_ROLE is not a chartcast setting; did you mean OIDC_ROLES\?/ })
+  t.throws(() => loadConfig({ OIDC_ISUER: 'https://sso.example.com' }), { message: /did you mean OIDC_ISSUER\?/ })
+  t.throws(() => loadConfig({ OIDC_FOO_BAR_BAZ: '1' }), { message: /^OIDC_FOO_BAR_BAZ is not a chartcast setting \(single sign-on reads/ })
+  t.equal(loadConfig({ OIDC_TYPO: '' }).oidc, null, 'an empty one is as good as unset')
+})
+
 t.test('SESSION_SECRET and SESSION_MAX_AGE are checked', async (t) => {
   t.throws(() => loadConfig({ SESSION_SECRET: 'short' }), new ConfigError('SESSION_SECRET must be at least 32 characters (it keys the session cookie)'))
   t.equal(loadConfig({ SESSION_MAX_AGE: '8h' }).sessionMaxAgeSeconds, 8 * 3600)
