@@ -31,6 +31,8 @@ import releasesRoutes from './routes/releases.js'
 import rolloutsRoutes from './routes/rollouts.js'
 import specRoutes from './routes/spec.js'
 import tokensRoutes from './routes/tokens.js'
+import sessionRoutes from './routes/session.js'
+import oidcRoutes from './routes/oidc.js'
 import { tokenRateKey } from './routes/common.js'
 
 export interface AppOptions {
@@ -149,7 +151,14 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     reportRetentionSeconds: opts.config.reportRetentionSeconds,
     ...(opts.now !== undefined && { now: opts.now })
   })
-  await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })
+  await fastify.register(authPlugin, {
+    secret: opts.authSecret,
+    maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds,
+    sessionSecret: opts.config.sessionSecret,
+    sessionMaxAgeSeconds: opts.config.sessionMaxAgeSeconds,
+    publicOrigin: opts.config.publicOrigin,
+    ...(opts.now !== undefined && { now: opts.now })
+  })
 
   // One line per request, at debug. The hook is only installed when debug is on: on the spec
   // hot path even a hook that decides not to log costs measurable time (bench/README.md).
@@ -178,6 +187,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(auditRoutes, { apiRateLimit })
   await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
   await fastify.register(upgradePathRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
+  await fastify.register(sessionRoutes, { apiRateLimit, oidc: opts.config.oidc !== null })
+  if (opts.config.oidc !== null) await fastify.register(oidcRoutes, { oidc: opts.config.oidc, production: opts.config.production, apiRateLimit })
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */
