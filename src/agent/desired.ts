@@ -13,6 +13,8 @@ export interface DesiredState {
   values: Values
   /** sha256 of canonicalJson({chart, values}); equal digest means nothing to apply. */
   digest: string
+  /** The chart archive an air-gap bundle carried for `chart` (checked against chart.digest before use). */
+  chartArchive?: Uint8Array
 }
 
 /**
