@@ -6,12 +6,12 @@ import { computeDesired, type DesiredState } from './desired.js'
 import { ApplierUnavailableError, ConfigError, EXIT, errorMessage, type ExitCode } from './errors.js'
 import { readLocalInputs, type InputPaths, type LocalInputs } from './inputs.js'
 import type { Logger } from './logger.js'
+import { readSpecFile } from './from-file.js'
 import { describeFailure, secretSpellings } from './redact.js'
 import type { Reporter } from './reporter.js'
-import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
+import type { ChannelSpec } from './spec.js'
 import type { AppliedRecord, CachedSpec, StateStore } from './state.js'
 import { abortableSleep, backoffDelay, DEFAULT_INTERVAL_MS, pollDelay, type Random, type Sleep } from './timing.js'
-import { parseYamlData, readText } from './yaml.js'
 
 export type Outcome =
   | 'applied'
@@ -41,8 +41,10 @@ export interface ReconcilerConfig {
   allowDowngrade: boolean
   /** Fixed interval; otherwise the server's hint, otherwise an hour. */
   intervalMs?: number
-  /** Air-gapped mode: read the spec from this file instead of the server. */
+  /** Air-gapped mode: read the spec (or a signed bundle) from this file instead of the server. */
   fromFile?: string
+  /** --trust-root: verification is required (for --from-file: a bundle, checked against it). */
+  trustRoot?: string
   /** Identity of the cache entry (server URL, channel, version pin). */
   server?: string
   channel?: string
@@ -89,7 +91,7 @@ export function exitCodeFor (report: CycleReport): ExitCode {
 
 type Obtained =
   /** `serverAnswered`: the server took this poll, so it may take queued reports too. */
-  | { ok: true, spec: ChannelSpec, serverFailed: boolean, serverAnswered?: boolean, retryAfterMs?: number }
+  | { ok: true, spec: ChannelSpec, serverFailed: boolean, serverAnswered?: boolean, retryAfterMs?: number, chartArchive?: Buffer }
   | { ok: false, report: CycleReport }
 
 /**
@@ -106,6 +108,8 @@ export class Reconciler {
   private readonly readInputs: (paths: InputPaths) => Promise<LocalInputs>
   private readonly log: Logger
   private serverHintMs: number | undefined
+  /** Highest revision of a verified bundle read by this process (a replayed older bundle is refused). */
+  private highestBundleRevision: number | undefined
   /** Digest of the last downgrade refused, so it is warned about once. */
   private refusedDowngrade: string | undefined
 
@@ -174,7 +178,10 @@ export class Reconciler {
     if (!obtained.ok) return obtained.report
     if (signal.aborted) return { outcome: 'stopped', serverFailed: obtained.serverFailed }
 
-    const report = await this.converge(computeDesired(obtained.spec, inputs), inputs)
+    const desired = computeDesired(obtained.spec, inputs)
+    // A chart a bundle carried is the channel's chart: a CR that replaces the chart gets none.
+    if (obtained.chartArchive !== undefined && inputs.crChart === undefined) desired.chartArchive = obtained.chartArchive
+    const report = await this.converge(desired, inputs)
     report.serverFailed = obtained.serverFailed
     if (obtained.retryAfterMs !== undefined) report.retryAfterMs = obtained.retryAfterMs
     // After the outcome is recorded, and bounded by the reporter's own timeout: a report
@@ -186,16 +193,19 @@ export class Reconciler {
   }
 
   private async obtainFromFile (path: string): Promise<Obtained> {
-    const data = parseYamlData(await readText(path, 'spec file'), `spec file ${path}`)
-    let spec: ChannelSpec
-    try {
-      spec = parseChannelSpec(data, `spec file ${path}`)
-    } catch (err) {
-      if (err instanceof InvalidSpecError) throw new ConfigError(err.message)
-      throw err
-    }
-    this.log.info({ event: 'read-file', version: spec.version, channel: spec.channel }, `read spec ${spec.version} from file`)
-    return { ok: true, spec, serverFailed: false }
+    const file = await readSpecFile(path, {
+      ...(this.config.trustRoot === undefined ? {} : { trustRoot: this.config.trustRoot }),
+      ...(this.config.channel === undefined ? {} : { channel: this.config.channel }),
+      highestRevision: this.highestBundleRevision ?? null,
+      nowMs: this.now()
+    })
+    const { spec } = file
+    if (file.revision !== undefined) this.highestBundleRevision = Math.max(file.revision, this.highestBundleRevision ?? 0)
+    this.log.info({ event: 'read-file', version: spec.version, channel: spec.channel, verified: file.revision !== undefined },
+      `read spec ${spec.version} from ${file.revision === undefined ? 'file' : 'verified bundle'}`)
+    const obtained: Obtained = { ok: true, spec, serverFailed: false }
+    if (file.chartArchive !== undefined) obtained.chartArchive = file.chartArchive
+    return obtained
   }
 
   private async obtainFromServer (inputs: LocalInputs, signal: AbortSignal): Promise<Obtained> {

@@ -87,7 +87,8 @@ function defineAgentCommand (program: Command, runtime: AgentRuntime, setExit: (
     .option('--state-dir <dir>', `where the last good spec and applied digest are kept (default ${DEFAULT_STATE_DIR})` + env('stateDir'))
     .option('--interval <duration>', 'poll interval such as 15m or 1h; default: the server\'s hint, else 1h (jittered ±10%)' + env('interval'))
     .option('--once', 'run one cycle and exit with a status code (see below)' + env('once'))
-    .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML) from this file instead of a server' + env('fromFile'))
+    .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML), or a signed bundle (chartcast bundle export), from this file instead of a server' + env('fromFile'))
+    .option('--trust-root <file>', 'the vendor\'s root public key (or a keyset it shipped): verify what is applied; a --from-file bundle needs it, and a plain spec file is then refused' + env('trustRoot'))
     .option('--allow-downgrade', 'allow moving to a lower release version than the one applied' + env('allowDowngrade'))
     .option('--pin-version <version>', 'follow this release version of the channel instead of its latest' + env('pinVersion'))
     .option('--no-report', 'do not post a report (applied, failed, skipped) to the server after each apply attempt' + env('noReport'))
@@ -141,6 +142,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     allowDowngrade: options.allowDowngrade,
     intervalMs: options.intervalMs,
     fromFile: options.fromFile,
+    ...(options.trustRoot === undefined ? {} : { trustRoot: options.trustRoot }),
     server: options.server,
     channel: options.channel,
     pin: options.pinVersion,
