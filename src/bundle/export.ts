@@ -60,7 +60,9 @@ export class ServerSpecSource implements SpecSource {
       try {
         const problem = JSON.parse(text) as { code?: string, detail?: string }
         detail = `: ${problem.code ?? ''} ${problem.detail ?? ''}`.trimEnd()
-      } catch {}
+      } catch {
+        // Not a problem document: the status says enough.
+      }
       throw new BundleExportError(`GET ${path} answered ${res.status}${detail}`)
     }
     return JSON.parse(text)
