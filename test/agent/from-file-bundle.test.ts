@@ -16,7 +16,7 @@ import { makeChartArchive } from '../helpers/chart-archive.js'
 
 const once = async (r: ReturnType<typeof makeReconciler>) => await r.reconcile(new AbortController().signal)
 
-async function setup (t: Test) {
+async function setup (_t: Test) {
   const wd = await workdir()
   const keys = await makeTestKeys()
   const archive = await makeChartArchive('acme-app', '0.18.0', 'v1')
