@@ -28,6 +28,8 @@ export interface AgentOptions {
   helmBin: string
   helmTimeoutMs: number
   logLevel: string
+  /** --trust-root: root public key or keyset file; answers must then verify (docs/signing.md). */
+  trustRoot?: string
 }
 
 /** Flag values as commander hands them over (all optional; env fills gaps). */
@@ -50,6 +52,7 @@ export interface AgentFlags {
   /** True for `--no-report` (commander hands that over as `report: false`; see src/cli/agent.ts). */
   noReport?: boolean
   logLevel?: string
+  trustRoot?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -72,7 +75,8 @@ export const ENV_VARS: Record<keyof AgentFlags, string> = {
   allowDowngrade: 'CHARTCAST_ALLOW_DOWNGRADE',
   pinVersion: 'CHARTCAST_PIN_VERSION',
   noReport: 'CHARTCAST_NO_REPORT',
-  logLevel: 'CHARTCAST_LOG_LEVEL'
+  logLevel: 'CHARTCAST_LOG_LEVEL',
+  trustRoot: 'CHARTCAST_TRUST_ROOT'
 }
 
 export const DEFAULT_STATE_DIR = './.chartcast'
@@ -170,6 +174,7 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
     report: !bool('noReport'),
     helmBin: env.HELM_BIN !== undefined && env.HELM_BIN !== '' ? env.HELM_BIN : 'helm',
     helmTimeoutMs,
-    logLevel
+    logLevel,
+    trustRoot: str('trustRoot')
   }
 }
