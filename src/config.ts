@@ -57,6 +57,12 @@ export interface Config {
   checkinMaxPending: number
   /** Apply reports older than this are pruned (seconds). */
   reportRetentionSeconds: number
+  /** SPEC_SIGNING_KEYS: online Ed25519 private keys (PEM files); the first signs spec answers. */
+  specSigningKeys: string[]
+  /** SPEC_KEYSET: the keyset chain file served at GET /keys. */
+  specKeyset: string | null
+  /** SPEC_SIGNATURE_TTL: how long a Chartcast-Signature is valid (ms). */
+  specSignatureTtlMs: number
 }
 
 export class ConfigError extends Error {
@@ -141,6 +147,13 @@ export function loadConfig (env: Env = process.env): Config {
   const retentionMs = parseDuration(retentionText)
   // The reports table's trigger never lets a report younger than an hour be deleted.
   if (retentionMs === null || retentionMs < 3_600_000 || retentionMs % 1000 !== 0) throw new ConfigError(`REPORT_RETENTION must be a duration of whole seconds, at least 1h, got "${retentionText}"`)
+  const specSigningKeys = (text(env, 'SPEC_SIGNING_KEYS') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '').map((p) => path.resolve(p))
+  const specKeysetText = text(env, 'SPEC_KEYSET')
+  if ((specSigningKeys.length === 0) !== (specKeysetText === null)) throw new ConfigError('SPEC_SIGNING_KEYS and SPEC_KEYSET go together: set both to sign spec answers, or neither')
+  const ttlText = text(env, 'SPEC_SIGNATURE_TTL') ?? '7d'
+  const specSignatureTtlMs = parseDuration(ttlText)
+  // At least 10s: the re-sign timer renews at half the TTL, and an agent needs time to use an answer.
+  if (specSignatureTtlMs === null || specSignatureTtlMs < 10_000 || specSignatureTtlMs > 366 * 86_400_000) throw new ConfigError(`SPEC_SIGNATURE_TTL must be a duration between 10s and 366d, got "${ttlText}"`)
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -171,7 +184,10 @@ export function loadConfig (env: Env = process.env): Config {
     listenHeartbeatMs,
     checkinFlushIntervalMs,
     checkinMaxPending: integer(env, 'CHECKIN_MAX_PENDING', 1_000_000, 1, 100_000_000),
-    reportRetentionSeconds: retentionMs / 1000
+    reportRetentionSeconds: retentionMs / 1000,
+    specSigningKeys,
+    specKeyset: specKeysetText === null ? null : path.resolve(specKeysetText),
+    specSignatureTtlMs
   }
 }
 

@@ -3,7 +3,9 @@
  * key pairs, the first keyset, and the next keyset of a rotation. File handling is the CLI's.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { keysetKeyOf, signKeyset, type Keyset, type KeysetKey } from './domain/keyset.js'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { keysetKeyOf, parseKeysetChain, readEd25519PrivateKey, signKeyset, type Keyset, type KeysetKey } from './domain/keyset.js'
 
 /** A keyset lives a year unless told otherwise: rotating it is a deliberate, offline act. */
 export const DEFAULT_KEYSET_TTL_MS = 365 * 86_400_000
@@ -86,4 +88,109 @@ export function rotateKeyset (current: Keyset, rootKeys: KeyObject[], rotation: 
     roots,
     keys
   }, rotation.newRoot === undefined ? signers : [...signers, rotation.newRoot])
+}
+
+/**
+ * The key directory `chartcast keys init` writes and `chartcast keys rotate` updates:
+ *
+ *   root-private.pem         the root key: move it offline once the ceremony is done (0600)
+ *   root-public.pem          the trust root customers' agents get (--trust-root)
+ *   online-N-private.pem     online keys, for SPEC_SIGNING_KEYS (0600)
+ *   keyset-chain.json        every keyset, version 1 first, for SPEC_KEYSET
+ */
+export const KEY_FILES = {
+  rootPrivate: 'root-private.pem',
+  rootPublic: 'root-public.pem',
+  chain: 'keyset-chain.json',
+  online: (n: number): string => `online-${n}-private.pem`
+} as const
+
+/** Written aside and renamed over the old file: a crash never leaves half a key or half a chain. */
+function writeWhole (file: string, content: string, mode: number): void {
+  const partial = `${file}.${process.pid}.tmp`
+  writeFileSync(partial, content, { mode, flag: 'wx' })
+  chmodSync(partial, mode)
+  renameSync(partial, file)
+}
+
+function writeChain (dir: string, chain: Keyset[]): void {
+  writeWhole(path.join(dir, KEY_FILES.chain), JSON.stringify({ keysets: chain }, null, 2) + '\n', 0o644)
+}
+
+export function readChainFile (file: string): Keyset[] {
+  return parseKeysetChain(JSON.parse(readFileSync(file, 'utf8'))).sort((a, b) => a.signed.version - b.signed.version)
+}
+
+function nextOnlineNumber (dir: string): number {
+  let n = 1
+  while (existsSync(path.join(dir, KEY_FILES.online(n)))) n++
+  return n
+}
+
+export interface KeyDirResult {
+  keyset: Keyset
+  /** Files written, relative to the directory. */
+  written: string[]
+}
+
+/** `keys init`: a new root and first online key, keyset 1. Refuses a directory that already holds keys. */
+export function initKeyDir (dir: string, options: { ttlMs?: number, nowMs?: number } = {}): KeyDirResult {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  for (const name of [KEY_FILES.rootPrivate, KEY_FILES.chain, KEY_FILES.online(1)]) {
+    if (existsSync(path.join(dir, name))) throw new Error(`${path.join(dir, name)} exists: keys init never overwrites keys (use keys rotate)`)
+  }
+  const { root, online, keyset } = initKeys(options)
+  writeWhole(path.join(dir, KEY_FILES.rootPrivate), root.privatePem, 0o600)
+  writeWhole(path.join(dir, KEY_FILES.rootPublic), root.publicPem, 0o644)
+  writeWhole(path.join(dir, KEY_FILES.online(1)), online.privatePem, 0o600)
+  writeChain(dir, [keyset])
+  return { keyset, written: [KEY_FILES.rootPrivate, KEY_FILES.rootPublic, KEY_FILES.online(1), KEY_FILES.chain] }
+}
+
+export interface KeyDirRotation {
+  /** The current root's private key file (default DIR/root-private.pem; it is usually kept offline). */
+  rootKeyFile?: string
+  /** Generate this many new online keys and add them. */
+  addOnline?: number
+  /** Drop these online keys (kids) from the keyset. */
+  removeOnline?: string[]
+  /** Drop every current online key (use with addOnline). */
+  replaceOnline?: boolean
+  /** Generate a new root: keyset N+1 is signed by the old and the new root. */
+  rotateRoot?: boolean
+  ttlMs?: number
+  nowMs?: number
+}
+
+/**
+ * `keys rotate`: keyset N+1 in DIR/keyset-chain.json. With rotateRoot, the new root replaces
+ * DIR/root-private.pem and root-public.pem; the old root's files are kept aside as
+ * root-private.retired-vN.pem (destroy it once every agent has followed, docs/signing.md).
+ */
+export function rotateKeyDir (dir: string, rotation: KeyDirRotation): KeyDirResult {
+  const chain = readChainFile(path.join(dir, KEY_FILES.chain))
+  const current = chain[chain.length - 1]!
+  const rootKey = readEd25519PrivateKey(readFileSync(rotation.rootKeyFile ?? path.join(dir, KEY_FILES.rootPrivate), 'utf8'))
+  const written: string[] = []
+  const add: KeyObject[] = []
+  for (let i = 0; i < (rotation.addOnline ?? 0); i++) {
+    const pair = generateEd25519Pair()
+    const name = KEY_FILES.online(nextOnlineNumber(dir))
+    writeWhole(path.join(dir, name), pair.privatePem, 0o600)
+    written.push(name)
+    add.push(pair.publicKey)
+  }
+  const remove = rotation.replaceOnline === true ? current.signed.keys.map((k) => k.kid) : (rotation.removeOnline ?? [])
+  const newRoot = rotation.rotateRoot === true ? generateEd25519Pair() : undefined
+  const next = rotateKeyset(current, [rootKey], { add, remove, ...(newRoot !== undefined && { newRoot: newRoot.privateKey }), ...(rotation.ttlMs !== undefined && { ttlMs: rotation.ttlMs }), ...(rotation.nowMs !== undefined && { nowMs: rotation.nowMs }) })
+  if (newRoot !== undefined) {
+    const retired = `root-private.retired-v${current.signed.version}.pem`
+    writeWhole(path.join(dir, retired), rootKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600)
+    writeWhole(path.join(dir, KEY_FILES.rootPrivate), newRoot.privatePem, 0o600)
+    writeWhole(path.join(dir, KEY_FILES.rootPublic), newRoot.publicPem, 0o644)
+    written.push(retired, KEY_FILES.rootPrivate, KEY_FILES.rootPublic)
+  }
+  writeChain(dir, [...chain, next])
+  written.push(KEY_FILES.chain)
+  return { keyset: next, written }
 }

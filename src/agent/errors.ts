@@ -9,7 +9,9 @@ export const EXIT = {
   APPLY_FAILED: 1,
   CONFIG: 2,
   LICENSE_REFUSED: 3,
-  UNREACHABLE: 4
+  UNREACHABLE: 4,
+  /** --trust-root: the answer failed a signature check; nothing was changed. */
+  UNVERIFIED: 5
 } as const
 
 export type ExitCode = typeof EXIT[keyof typeof EXIT]

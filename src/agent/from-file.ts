@@ -8,31 +8,32 @@
  * - a plain spec file (JSON or YAML), as before: unsigned, so it is refused when --trust-root is
  *   given (verification, once asked for, is required).
  *
- * Either way a problem is a ConfigError naming the file and, for a bundle, the check that failed:
- * nothing is applied and what runs stays.
+ * A file that cannot be read or parsed is a ConfigError; a bundle (or, with --trust-root, a plain
+ * file) that fails a check is a `refused` result naming the check, which the reconciler treats
+ * like an online answer that failed verification. Either way nothing is applied.
  */
 import { readFile, stat } from 'node:fs/promises'
 import { KeysetError, parseTrustRoot, type TrustAnchor } from '../domain/keyset.js'
 import { BundleFormatError, looksLikeBundle, MAX_BUNDLE_BYTES, parseBundle } from '../bundle/format.js'
-import { verifyBundle } from '../bundle/verify.js'
+import { verifyBundle, type BundleCheck } from '../bundle/verify.js'
 import { ConfigError, errorMessage } from './errors.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
 import { parseYamlData, readText } from './yaml.js'
 
-export interface FileSpec {
-  spec: ChannelSpec
-  /** The chart archive a bundle carried (its digest already checked against spec.chart.digest). */
-  chartArchive?: Buffer
-  /** For a verified bundle: the revision its signed statement names. */
-  revision?: number
-}
+export type FileSpec =
+  | { kind: 'plain', spec: ChannelSpec }
+  /** `chartArchive`: the chart the bundle carried, already checked against spec.chart.digest. */
+  | { kind: 'bundle', spec: ChannelSpec, revision: number, chartArchive?: Buffer }
+  /** `version`: what the file claims (unverified), for the log and the skipped report. */
+  | { kind: 'refused', version: string, check: BundleCheck | 'bundle-malformed', detail: string }
 
 export interface FileSpecOptions {
   /** --trust-root: the vendor's root public key, or a keyset it shipped. */
   trustRoot?: string
   /** --channel, when given: the bundle must be signed for it. */
   channel?: string
-  highestRevision: number | null
+  /** The highest revision verified so far for a channel (null: none). */
+  highestRevision: (channel: string) => Promise<number | null>
   nowMs: number
 }
 
@@ -57,10 +58,11 @@ export async function readSpecFile (path: string, options: FileSpecOptions): Pro
   }
 
   if (!looksLikeBundle(bytes)) {
+    const spec = parsePlainSpec(bytes.toString('utf8'), `spec file ${path}`)
     if (options.trustRoot !== undefined) {
-      throw new ConfigError(`spec file ${path} is a plain spec, which carries no signature; with --trust-root, --from-file takes a signed bundle (chartcast bundle export)`)
+      return { kind: 'refused', version: spec.version, check: 'signature-missing', detail: `spec file ${path} is a plain spec, which carries no signature; with --trust-root, --from-file takes a signed bundle (chartcast bundle export)` }
     }
-    return { spec: parsePlainSpec(bytes.toString('utf8'), `spec file ${path}`) }
+    return { kind: 'plain', spec }
   }
 
   if (options.trustRoot === undefined) throw new ConfigError(`spec file ${path} is a bundle: give --trust-root (the vendor's root public key) to verify it`)
@@ -69,12 +71,14 @@ export async function readSpecFile (path: string, options: FileSpecOptions): Pro
   try {
     files = await parseBundle(bytes)
   } catch (err) {
-    if (err instanceof BundleFormatError) throw new ConfigError(`bundle ${path}: ${err.message}`)
+    if (err instanceof BundleFormatError) return { kind: 'refused', version: 'unknown', check: 'bundle-malformed', detail: `bundle ${path}: ${err.message}` }
     throw err
   }
-  const verified = await verifyBundle(files, trust, { ...(options.channel === undefined ? {} : { channel: options.channel }), highestRevision: options.highestRevision, nowMs: options.nowMs })
-  if (!verified.ok) throw new ConfigError(`bundle ${path} refused (${verified.check}): ${verified.detail}`)
-  const result: FileSpec = { spec: verified.bundle.spec, revision: verified.bundle.statement.revision }
+  // Without --channel the bundle's own channel is expected; verifyBundle holds it to the signature.
+  const channel = options.channel ?? files.manifest.channel
+  const verified = await verifyBundle(files, trust, { channel, highestRevision: await options.highestRevision(channel), nowMs: options.nowMs })
+  if (!verified.ok) return { kind: 'refused', version: files.manifest.version, check: verified.check, detail: `bundle ${path}: ${verified.detail}` }
+  const result: FileSpec = { kind: 'bundle', spec: verified.bundle.spec, revision: verified.bundle.statement.revision }
   if (verified.bundle.chart !== undefined) result.chartArchive = verified.bundle.chart
   return result
 }

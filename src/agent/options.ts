@@ -20,8 +20,6 @@ export interface AgentOptions {
   intervalMs?: number
   once: boolean
   fromFile?: string
-  /** The vendor's root public key (or a shipped keyset): verification is then required. */
-  trustRoot?: string
   allowDowngrade: boolean
   /** Ask the server for this release version instead of the channel head. */
   pinVersion?: string
@@ -30,6 +28,8 @@ export interface AgentOptions {
   helmBin: string
   helmTimeoutMs: number
   logLevel: string
+  /** --trust-root: root public key or keyset file; answers must then verify (docs/signing.md). */
+  trustRoot?: string
 }
 
 /** Flag values as commander hands them over (all optional; env fills gaps). */
@@ -47,12 +47,12 @@ export interface AgentFlags {
   interval?: string
   once?: boolean
   fromFile?: string
-  trustRoot?: string
   allowDowngrade?: boolean
   pinVersion?: string
   /** True for `--no-report` (commander hands that over as `report: false`; see src/cli/agent.ts). */
   noReport?: boolean
   logLevel?: string
+  trustRoot?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -72,11 +72,11 @@ export const ENV_VARS: Record<keyof AgentFlags, string> = {
   interval: 'CHARTCAST_INTERVAL',
   once: 'CHARTCAST_ONCE',
   fromFile: 'CHARTCAST_FROM_FILE',
-  trustRoot: 'CHARTCAST_TRUST_ROOT',
   allowDowngrade: 'CHARTCAST_ALLOW_DOWNGRADE',
   pinVersion: 'CHARTCAST_PIN_VERSION',
   noReport: 'CHARTCAST_NO_REPORT',
-  logLevel: 'CHARTCAST_LOG_LEVEL'
+  logLevel: 'CHARTCAST_LOG_LEVEL',
+  trustRoot: 'CHARTCAST_TRUST_ROOT'
 }
 
 export const DEFAULT_STATE_DIR = './.chartcast'
@@ -119,10 +119,6 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
   if (fromFile !== undefined && server !== undefined) {
     throw new ConfigError('give either --server (online) or --from-file (air-gapped), not both')
   }
-  const trustRoot = str('trustRoot')
-  // Online verification (signed answers from GET /keys) is built separately (#11, signing);
-  // until it is here, --trust-root is taken only where it is honoured, never ignored.
-  if (trustRoot !== undefined && fromFile === undefined) throw new ConfigError('--trust-root is only supported with --from-file (a signed bundle) in this build')
   if (fromFile === undefined) {
     if (server === undefined) throw new ConfigError('--server (CHARTCAST_SERVER) is required unless --from-file is given')
     if (channel === undefined) throw new ConfigError('--channel (CHARTCAST_CHANNEL) is required unless --from-file is given')
@@ -173,12 +169,12 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
     intervalMs,
     once: bool('once'),
     fromFile,
-    trustRoot,
     allowDowngrade: bool('allowDowngrade'),
     pinVersion: str('pinVersion'),
     report: !bool('noReport'),
     helmBin: env.HELM_BIN !== undefined && env.HELM_BIN !== '' ? env.HELM_BIN : 'helm',
     helmTimeoutMs,
-    logLevel
+    logLevel,
+    trustRoot: str('trustRoot')
   }
 }

@@ -6,11 +6,14 @@ import { computeDesired, type DesiredState } from './desired.js'
 import { ApplierUnavailableError, ConfigError, EXIT, errorMessage, type ExitCode } from './errors.js'
 import { readLocalInputs, type InputPaths, type LocalInputs } from './inputs.js'
 import type { Logger } from './logger.js'
+import type { BundleCheck } from '../bundle/verify.js'
 import { readSpecFile } from './from-file.js'
 import { describeFailure, secretSpellings } from './redact.js'
 import type { Reporter } from './reporter.js'
 import type { ChannelSpec } from './spec.js'
-import type { AppliedRecord, CachedSpec, StateStore } from './state.js'
+import type { AppliedRecord, CachedSpec, RevisionStore, StateStore } from './state.js'
+import type { AnswerVerifier } from './spec-verifier.js'
+import type { SignedAnswer, VerifyFailure } from './verify.js'
 import { abortableSleep, backoffDelay, DEFAULT_INTERVAL_MS, pollDelay, type Random, type Sleep } from './timing.js'
 
 export type Outcome =
@@ -26,6 +29,8 @@ export type Outcome =
   | 'unreachable'
   | 'error'
   | 'stopped'
+  /** --trust-root is set and the answer failed a signature check: nothing applied (docs/signing.md). */
+  | 'unverified'
 
 export interface CycleReport {
   outcome: Outcome
@@ -64,10 +69,14 @@ export interface ReconcilerDeps {
   sleep?: Sleep
   random?: Random
   now?: () => number
+  /** With --trust-root: every answer must verify, or nothing is applied. */
+  verifier?: AnswerVerifier
+  /** Where the highest verified revision per channel is kept (required with verifier). */
+  revisions?: RevisionStore
 }
 
 /** Outcomes after which the loop backs off instead of waiting the normal interval. */
-const FAILURES: ReadonlySet<Outcome> = new Set(['apply-failed', 'config-error', 'license-refused', 'rejected', 'unreachable', 'error'])
+const FAILURES: ReadonlySet<Outcome> = new Set(['apply-failed', 'config-error', 'license-refused', 'rejected', 'unreachable', 'error', 'unverified'])
 
 export function exitCodeFor (report: CycleReport): ExitCode {
   switch (report.outcome) {
@@ -86,6 +95,8 @@ export function exitCodeFor (report: CycleReport): ExitCode {
       return EXIT.LICENSE_REFUSED
     case 'unreachable':
       return EXIT.UNREACHABLE
+    case 'unverified':
+      return EXIT.UNVERIFIED
   }
 }
 
@@ -108,8 +119,8 @@ export class Reconciler {
   private readonly readInputs: (paths: InputPaths) => Promise<LocalInputs>
   private readonly log: Logger
   private serverHintMs: number | undefined
-  /** Highest revision of a verified bundle read by this process (a replayed older bundle is refused). */
-  private highestBundleRevision: number | undefined
+  /** Highest revision per channel of the verified bundles this process read (a replayed older one is refused). */
+  private readonly bundleRevisions = new Map<string, number>()
   /** Digest of the last downgrade refused, so it is warned about once. */
   private refusedDowngrade: string | undefined
 
@@ -175,7 +186,11 @@ export class Reconciler {
     const obtained = this.config.fromFile === undefined
       ? await this.obtainFromServer(inputs, signal)
       : await this.obtainFromFile(this.config.fromFile)
-    if (!obtained.ok) return obtained.report
+    if (!obtained.ok) {
+      // The skipped report of a refused answer goes out at once: the server should hear of it.
+      if (obtained.report.outcome === 'unverified' && inputs.license !== undefined) await this.deps.reporter?.deliver(inputs.license, signal)
+      return obtained.report
+    }
     if (signal.aborted) return { outcome: 'stopped', serverFailed: obtained.serverFailed }
 
     const desired = computeDesired(obtained.spec, inputs)
@@ -196,15 +211,25 @@ export class Reconciler {
     const file = await readSpecFile(path, {
       ...(this.config.trustRoot === undefined ? {} : { trustRoot: this.config.trustRoot }),
       ...(this.config.channel === undefined ? {} : { channel: this.config.channel }),
-      highestRevision: this.highestBundleRevision ?? null,
+      highestRevision: async (channel) => {
+        const stored = (await this.deps.revisions?.loadHighestRevision(channel)) ?? null
+        const seen = this.bundleRevisions.get(channel) ?? null
+        return stored === null ? seen : seen === null ? stored : Math.max(stored, seen)
+      },
       nowMs: this.now()
     })
+    if (file.kind === 'refused') return this.unverified(file.version, { check: file.check, detail: file.detail })
     const { spec } = file
-    if (file.revision !== undefined) this.highestBundleRevision = Math.max(file.revision, this.highestBundleRevision ?? 0)
-    this.log.info({ event: 'read-file', version: spec.version, channel: spec.channel, verified: file.revision !== undefined },
-      `read spec ${spec.version} from ${file.revision === undefined ? 'file' : 'verified bundle'}`)
+    if (file.kind === 'bundle') {
+      // Kept where an online answer's is (the revision store), and in memory for an agent
+      // that has none (no --trust-root revision store wired, as in embedded use).
+      this.bundleRevisions.set(spec.channel, Math.max(file.revision, this.bundleRevisions.get(spec.channel) ?? 0))
+      await this.deps.revisions?.saveHighestRevision(spec.channel, file.revision)
+    }
+    this.log.info({ event: 'read-file', version: spec.version, channel: spec.channel, verified: file.kind === 'bundle' },
+      `read spec ${spec.version} from ${file.kind === 'bundle' ? 'verified bundle' : 'file'}`)
     const obtained: Obtained = { ok: true, spec, serverFailed: false }
-    if (file.chartArchive !== undefined) obtained.chartArchive = file.chartArchive
+    if (file.kind === 'bundle' && file.chartArchive !== undefined) obtained.chartArchive = file.chartArchive
     return obtained
   }
 
@@ -215,22 +240,31 @@ export class Reconciler {
     const applied = await this.loadApplied()
 
     // Only offer an ETag when we hold the body it stands for; a 304 must leave us with a spec.
-    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag: cached?.etag, applied: applied?.version, signal })
+    // Verifying a 304 needs the body its ETag names: without it, ask for the body again.
+    const etag = this.deps.verifier !== undefined && cached?.body === undefined ? undefined : cached?.etag
+    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag, applied: applied?.version, signal })
     if (signal.aborted) return { ok: false, report: { outcome: 'stopped', serverFailed: false } }
     if ('pollIntervalMs' in result && result.pollIntervalMs !== undefined) this.serverHintMs = result.pollIntervalMs
 
     switch (result.kind) {
       case 'ok': {
+        const refused = await this.verifyAnswer({ body: result.body, signature: result.signature }, result.spec.version, signal)
+        if (refused !== null) return refused
         this.log.info({ event: 'fetched', version: result.spec.version, etag: result.etag }, `fetched ${result.spec.channel} ${result.spec.version}`)
         const entry: CachedSpec = { server: this.config.server as string, channel: this.config.channel as string, spec: result.spec, fetchedAt: new Date(this.now()).toISOString() }
         if (this.config.pin !== undefined) entry.pin = this.config.pin
         if (result.etag !== undefined) entry.etag = result.etag
+        if (this.deps.verifier !== undefined) entry.body = result.body
         if (this.serverHintMs !== undefined) entry.pollIntervalMs = this.serverHintMs
         await this.deps.state.saveSpec(entry)
         return { ok: true, spec: result.spec, serverFailed: false, serverAnswered: true }
       }
       case 'not-modified':
         if (cached !== undefined) {
+          if (cached.body !== undefined) {
+            const refused = await this.verifyAnswer({ body: cached.body, signature: result.signature }, cached.spec.version, signal)
+            if (refused !== null) return refused
+          }
           this.log.info({ event: 'not-modified', version: cached.spec.version, etag: cached.etag }, `spec not modified (${cached.spec.version})`)
           return { ok: true, spec: cached.spec, serverFailed: false, serverAnswered: true }
         }
@@ -246,6 +280,30 @@ export class Reconciler {
       case 'unavailable':
         return this.unavailable(result, cached)
     }
+  }
+
+  /**
+   * With --trust-root: null when the answer verifies (its revision is then the highest seen),
+   * else the refusal. Without it every answer is taken as before.
+   */
+  private async verifyAnswer (answer: SignedAnswer, version: string, signal: AbortSignal): Promise<Obtained | null> {
+    const { verifier, revisions } = this.deps
+    if (verifier === undefined) return null
+    const channel = this.config.channel as string
+    const highestRevision = (await revisions?.loadHighestRevision(channel)) ?? null
+    const result = await verifier.verify(answer, { channel, version: this.config.pin ?? null, highestRevision }, signal)
+    if (!result.ok) return this.unverified(version, result)
+    await revisions?.saveHighestRevision(channel, result.statement.revision)
+    this.log.debug({ event: 'verified', version, revision: result.statement.revision, keyset: result.keyset.signed.version }, `answer verified (revision ${result.statement.revision})`)
+    return null
+  }
+
+  /** A refused answer: nothing applied, the running release stays, the check is logged and reported. */
+  private unverified (version: string, failure: { check: VerifyFailure['check'] | BundleCheck | 'bundle-malformed', detail: string }): Obtained {
+    this.log.error({ event: 'verification-failed', check: failure.check, detail: failure.detail, version },
+      `answer refused: signature check "${failure.check}" failed (${failure.detail}); keeping what is deployed, applying nothing`)
+    this.deps.reporter?.recordSkip({ version, outcome: 'skipped', detail: `signature check ${failure.check} failed: ${failure.detail}` }, `unverified:${failure.check}`)
+    return { ok: false, report: { outcome: 'unverified', serverFailed: true, code: failure.check } }
   }
 
   private unavailable (result: Extract<FetchResult, { kind: 'unavailable' }>, cached: CachedSpec | undefined): Obtained {

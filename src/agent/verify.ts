@@ -3,6 +3,7 @@
  * the first that fails is returned by name (the agent logs it and reports `skipped`):
  *
  *   keyset-*             the keyset chain does not lead from the trust root to an unexpired keyset
+ *   keyset-unavailable   the chain could not be fetched (GET /keys)
  *   signature-missing    no Chartcast-Signature
  *   signature-malformed  not a compact JWS of a statement (alg EdDSA, typ chartcast-spec+jws)
  *   unknown-kid          its kid is no online key of the trusted keyset
@@ -19,7 +20,7 @@ import { bodySha256, parseSpecStatement, SPEC_STATEMENT_TYP, versionInBody, type
 
 export type SignatureCheck = 'signature-missing' | 'signature-malformed' | 'unknown-kid' | 'signature-invalid' | 'signature-expired'
 export type AnswerCheck = 'body-hash' | 'channel' | 'version' | 'revision-rollback'
-export type VerifyCheck = KeysetCheck | SignatureCheck | AnswerCheck
+export type VerifyCheck = KeysetCheck | 'keyset-unavailable' | SignatureCheck | AnswerCheck
 
 export type VerifyFailure = { ok: false, check: VerifyCheck, detail: string }
 export type StatementResult = { ok: true, statement: SpecStatement, kid: string } | VerifyFailure

@@ -12,13 +12,29 @@ import { compileSpec, type CompiledSpec } from '../domain/spec.js'
 import { chartOf, type ChangeNotice, type Store } from '../db/store.js'
 import type { ChannelRow, ChannelReleaseRow, ReleaseRow } from '../db/schema.js'
 import { ChartcastError } from '../errors.js'
+import type { SpecSigner } from './spec-signer.js'
+
+/** The `Chartcast-Signature` values of one compiled spec, replaced whole when re-signed. */
+export interface SpecSignatures {
+  /** For the `GET /channels/:name/spec` body. */
+  readonly spec: string
+  /** For the W&B operator body. */
+  readonly operator: string
+  /** When they expire (ms); the re-sign timer replaces them well before. */
+  readonly expiresAtMs: number
+}
+
+/** A compiled spec as served: with its signatures when signing is on (null when it is off). */
+export interface ServedSpec extends CompiledSpec {
+  signatures: SpecSignatures | null
+}
 
 export interface ChannelState extends ChannelVersions {
   readonly name: string
   row: ChannelRow
   /** Versions promoted and not withdrawn, highest first. */
   active: string[]
-  head: CompiledSpec | null
+  head: ServedSpec | null
   /** The channel's revision, as sent in `Chartcast-Revision` (formatted once, here). */
   revisionHeader: string
 }
@@ -53,10 +69,11 @@ export class SpecCache {
   private readonly channels = new Map<string, ChannelState>()
   /** Releases are immutable, so a cached row never goes stale. */
   private readonly releases = new Map<string, ReleaseRow>()
-  private readonly pinned = new Map<string, CompiledSpec>()
+  private readonly pinned = new Map<string, ServedSpec>()
   loaded = false
 
-  constructor (private readonly store: Store) {}
+  /** `signer`: signs every spec when it is compiled (SPEC_SIGNING_KEYS); null signs nothing. */
+  constructor (private readonly store: Store, private readonly signer: SpecSigner | null = null) {}
 
   get (name: string): ChannelState | undefined {
     return this.channels.get(name)
@@ -146,14 +163,14 @@ export class SpecCache {
    * The compiled spec of a version selectSpec chose from this state: the head, or a pinned
    * version compiled once and then kept (synchronous when it is already compiled).
    */
-  specFor (state: ChannelState, version: string): CompiledSpec | Promise<CompiledSpec> {
+  specFor (state: ChannelState, version: string): ServedSpec | Promise<ServedSpec> {
     if (state.head?.version === version) return state.head
     const hit = this.pinned.get(`${state.name}@${version}`)
     return hit ?? this.compilePinned(state, version)
   }
 
-  private async compilePinned (state: ChannelState, version: string): Promise<CompiledSpec> {
-    const spec = compileFor(state.row, await this.loadRelease(version))
+  private async compilePinned (state: ChannelState, version: string): Promise<ServedSpec> {
+    const spec = await this.served(compileFor(state.row, await this.loadRelease(version)), state.row.revision)
     // A refresh may have installed a newer state (and dropped this channel's pinned specs)
     // while the release was read: a spec of the replaced state would then stay cached.
     if (this.channels.get(state.name) === state) boundedSet(this.pinned, `${state.name}@${version}`, spec, MAX_PINNED_SPECS)
@@ -165,7 +182,41 @@ export class SpecCache {
     const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
     const revisionHeader = String(row.revision)
     if (headVersion === null) return { name: row.name, row, active, head: null, revisionHeader }
-    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)), revisionHeader }
+    return { name: row.name, row, active, head: await this.served(compileFor(row, await this.loadRelease(headVersion)), row.revision), revisionHeader }
+  }
+
+  private async served (spec: CompiledSpec, revision: number): Promise<ServedSpec> {
+    return Object.assign(spec, { signatures: await this.sign(spec, revision) })
+  }
+
+  /** Both bodies' statements: same channel, version and revision, each its own body's SHA-256. */
+  private async sign (spec: CompiledSpec, revision: number): Promise<SpecSignatures | null> {
+    if (this.signer === null) return null
+    const subject = { channel: spec.channel, version: spec.version, revision }
+    const [forSpec, forOperator] = await Promise.all([this.signer.sign(spec.body, subject), this.signer.sign(spec.operatorBody, subject)])
+    return { spec: forSpec.jws, operator: forOperator.jws, expiresAtMs: Math.min(forSpec.expiresAtMs, forOperator.expiresAtMs) }
+  }
+
+  /**
+   * The re-sign timer's work: every served spec (heads and pinned ones) whose signatures expire
+   * before `renewBeforeMs` from `nowMs` gets new ones. The hot path keeps reading whichever
+   * signatures object is in place; it is swapped whole. Returns how many specs were re-signed.
+   */
+  async resignExpiring (nowMs: number, renewBeforeMs: number): Promise<number> {
+    if (this.signer === null) return 0
+    let count = 0
+    const specs: Array<[ServedSpec, number]> = []
+    for (const state of this.channels.values()) if (state.head !== null) specs.push([state.head, state.row.revision])
+    for (const [key, spec] of this.pinned) {
+      const revision = this.channels.get(key.slice(0, key.lastIndexOf('@')))?.row.revision
+      if (revision !== undefined) specs.push([spec, revision])
+    }
+    for (const [spec, revision] of specs) {
+      if (spec.signatures !== null && spec.signatures.expiresAtMs - nowMs > renewBeforeMs) continue
+      spec.signatures = await this.sign(spec, revision)
+      count++
+    }
+    return count
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {

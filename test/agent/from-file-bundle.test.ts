@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { HelmApplier } from '../../src/agent/appliers/helm.js'
@@ -55,16 +55,19 @@ t.test('a verified bundle without a chart: the chart is pulled and checked as on
 
 t.test('each tampering is refused before helm runs, and the log names the check', async (t) => {
   const { wd, keys, archive, spec, helm, agent, logs } = await setup(t)
-  const cases: Array<[string, (path: string) => Promise<void>, RegExp]> = [
-    ['spec', async (p) => { await tamperBundle(p, (f) => { f.spec = Buffer.from(f.spec.toString().replace('"replicas":2', '"replicas":20')) }) }, /refused \(body-hash\)/],
-    ['chart', async (p) => { const evil = await makeChartArchive('acme-app', '0.18.0', 'evil'); await tamperBundle(p, (f) => { f.chart = evil }) }, /refused \(chart-digest\)/],
-    ['keys', async (p) => { const other = await makeTestKeys(); await tamperBundle(p, (f) => { f.keys = Buffer.from(JSON.stringify({ keysets: other.chain })) }) }, /refused \(keyset-not-signed-by-root\)/]
+  const cases: Array<[string, (path: string) => Promise<void>, string]> = [
+    ['spec', async (p) => { await tamperBundle(p, (f) => { f.spec = Buffer.from(f.spec.toString().replace('"replicas":2', '"replicas":20')) }) }, 'body-hash'],
+    ['chart', async (p) => { const evil = await makeChartArchive('acme-app', '0.18.0', 'evil'); await tamperBundle(p, (f) => { f.chart = evil }) }, 'chart-digest'],
+    ['keys', async (p) => { const other = await makeTestKeys(); await tamperBundle(p, (f) => { f.keys = Buffer.from(JSON.stringify({ keysets: other.chain })) }) }, 'keyset-not-signed-by-root'],
+    ['container', async (p) => { await writeFile(p, Buffer.concat([(await readFile(p)).subarray(0, 40)])) }, 'bundle-malformed']
   ]
   for (const [what, tamper, check] of cases) {
     const path = await makeBundle(keys, join(wd.dir, `${what}.tar.gz`), spec('1.4.0'), { chart: archive })
     await tamper(path)
-    t.equal((await once(agent(path))).outcome, 'config-error', what)
-    t.match(logs.find('config-error').at(-1)?.reason, check, what)
+    const report = await once(agent(path))
+    t.equal(report.outcome, 'unverified', what)
+    t.equal(report.code, check, what)
+    t.equal(logs.find('verification-failed').at(-1)?.check, check, `the log names ${check}`)
   }
   t.same(await helm.calls(), [], 'helm never ran')
 })
@@ -72,12 +75,11 @@ t.test('each tampering is refused before helm runs, and the log names the check'
 t.test('an expired bundle, one for another channel, and a replayed older revision are refused', async (t) => {
   const { wd, keys, spec, helm, agent, logs } = await setup(t)
   const expired = await makeBundle(keys, join(wd.dir, 'expired.tar.gz'), spec('1.4.0'), { nowMs: Date.now() - 2 * 86_400_000, ttlMs: 86_400_000 })
-  t.equal((await once(agent(expired))).outcome, 'config-error')
-  t.match(logs.find('config-error').at(-1)?.reason, /refused \(signature-expired\)/)
+  t.match(await once(agent(expired)), { outcome: 'unverified', code: 'signature-expired' })
 
   const current = await makeBundle(keys, join(wd.dir, 'current.tar.gz'), spec('1.4.0'))
-  t.equal((await once(agent(current, { channel: 'beta' }))).outcome, 'config-error')
-  t.match(logs.find('config-error').at(-1)?.reason, /refused \(channel\)/)
+  t.match(await once(agent(current, { channel: 'beta' })), { outcome: 'unverified', code: 'channel' })
+  t.match(logs.find('verification-failed').at(-1)?.detail, /signed for channel "stable", asked for "beta"/)
 
   // One agent process reads revision 7, then someone puts back an older bundle (revision 5).
   await helm.serveChart({ repo: 'https://charts.example.com', name: 'acme-app', version: '0.18.0', archive: await makeChartArchive('acme-app', '0.18.0', 'v1') })
@@ -86,8 +88,7 @@ t.test('an expired bundle, one for another channel, and a replayed older revisio
   const r = agent(path)
   t.equal((await once(r)).outcome, 'applied')
   await makeBundle(keys, path, spec('1.5.0'), { revision: 5 })
-  t.equal((await once(r)).outcome, 'config-error')
-  t.match(logs.find('config-error').at(-1)?.reason, /refused \(revision-rollback\)/)
+  t.match(await once(r), { outcome: 'unverified', code: 'revision-rollback' })
   t.equal((await helm.calls()).filter((c) => c.argv[0] === 'upgrade').length, 1)
 })
 
@@ -100,8 +101,8 @@ t.test('a bundle needs --trust-root; with --trust-root a plain spec file is refu
 
   const plain = join(wd.dir, 'spec.json')
   await writeFile(plain, JSON.stringify({ channel: 'stable', version: '1.4.0', chart: { url: 'https://charts.example.com', name: 'acme-app', version: '0.18.0' }, values: {} }))
-  t.equal((await once(agent(plain, { applier: recording }))).outcome, 'config-error')
-  t.match(logs.find('config-error').at(-1)?.reason, /plain spec, which carries no signature/)
+  t.match(await once(agent(plain, { applier: recording })), { outcome: 'unverified', code: 'signature-missing' })
+  t.match(logs.find('verification-failed').at(-1)?.detail, /plain spec, which carries no signature/)
   t.same(recording.versions, [])
 
   t.equal((await once(agent(plain, { trustRoot: undefined, applier: recording }))).outcome, 'applied')
@@ -118,7 +119,7 @@ t.test('a plain spec file with a chart version range is refused by the agent (th
   t.same(recording.versions, [])
 })
 
-t.test('chartcast agent --once --from-file BUNDLE --trust-root ROOT: exit 0, then exit 2 for a tampered one', async (t) => {
+t.test('chartcast agent --once --from-file BUNDLE --trust-root ROOT: exit 0, exit 5 for a tampered one, and a replay refused after a restart', async (t) => {
   const { wd, keys, archive, spec, helm } = await setup(t)
   const bundle = await makeBundle(keys, join(wd.dir, 'b.tar.gz'), spec('1.4.0'), { chart: archive })
   const logs = captureLogs()
@@ -127,7 +128,15 @@ t.test('chartcast agent --once --from-file BUNDLE --trust-root ROOT: exit 0, the
   t.equal(await runAgentCli(args, runtime), 0)
   t.equal((await helm.calls()).at(-1)?.chartFileDigest, sha256Digest(archive))
   await tamperBundle(bundle, (f) => { f.spec = Buffer.from(f.spec.toString().replace('"replicas":2', '"replicas":3')) })
-  t.equal(await runAgentCli(args, runtime), 2)
+  t.equal(await runAgentCli(args, runtime), 5)
   t.equal((await helm.calls()).length, 1)
-  t.equal(await runAgentCli(['--server', 'http://127.0.0.1:1', '--channel', 'stable', '--license-file', wd.licenseFile, '--trust-root', keys.rootPub, '--release', 'acme', '--namespace', 'acme-ns', '--once'], runtime), 2, '--trust-root online is not accepted (and not ignored) in this build')
+
+  // Revision 9 applied by one run; a later run (a new process: the revision is on disk) refuses revision 8.
+  await makeBundle(keys, bundle, spec('1.5.0'), { chart: archive, revision: 9 })
+  t.equal(await runAgentCli(args, runtime), 0)
+  const calls = (await helm.calls()).length
+  await makeBundle(keys, bundle, { ...spec('1.5.0'), values: { replicas: 3 } }, { chart: archive, revision: 8 })
+  t.equal(await runAgentCli(args, runtime), 5)
+  t.equal(logs.find('verification-failed').at(-1)?.check, 'revision-rollback')
+  t.equal((await helm.calls()).length, calls, 'the replayed bundle ran no helm')
 })

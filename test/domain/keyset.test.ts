@@ -1,7 +1,16 @@
 import t from 'tap'
-import { anchorFromRoot, canonicalBytes, followKeysetChain, jwkThumbprint, keysetKeyOf, parseKeyset, parseKeysetChain, parseTrustRoot, signKeyset, type Keyset } from '../../src/domain/keyset.js'
+import { KeysetError, anchorFromRoot, canonicalBytes, followKeysetChain, jwkThumbprint, keysetKeyOf, parseKeyset, parseKeysetChain, parseTrustRoot, signKeyset, type Keyset } from '../../src/domain/keyset.js'
 import { generateEd25519Pair, initKeys, rotateKeyset } from '../../src/keyset-tools.js'
 import { calculateJwkThumbprint } from 'jose'
+
+function thrownCheck (fn: () => unknown): string {
+  try {
+    fn()
+  } catch (error) {
+    return error instanceof KeysetError ? error.check : `not a KeysetError: ${String(error)}`
+  }
+  return 'no error'
+}
 
 const NOW = Date.parse('2026-12-01T12:00:00Z')
 
@@ -29,7 +38,7 @@ t.test('a kid that is not its key\'s thumbprint is refused as malformed', async 
   const { keyset } = initKeys({ nowMs: NOW })
   const forged = structuredClone(keyset)
   forged.signed.keys[0]!.kid = forged.signed.roots[0]!.kid
-  t.throws(() => parseKeyset(forged), { check: 'keyset-malformed' })
+  t.equal(thrownCheck(() => parseKeyset(forged)), 'keyset-malformed')
 })
 
 t.test('a chain parses from {keysets}, a list or one keyset', async (t) => {
@@ -37,7 +46,7 @@ t.test('a chain parses from {keysets}, a list or one keyset', async (t) => {
   t.equal(parseKeysetChain({ keysets: [keyset] }).length, 1)
   t.equal(parseKeysetChain([keyset]).length, 1)
   t.equal(parseKeysetChain(keyset).length, 1)
-  t.throws(() => parseKeysetChain({ keysets: [] }), { check: 'keyset-malformed' })
+  t.equal(thrownCheck(() => parseKeysetChain({ keysets: [] })), 'keyset-malformed')
 })
 
 t.test('a trust root may be a PEM public key, a JWK, a keyset or a chain', async (t) => {
@@ -50,7 +59,7 @@ t.test('a trust root may be a PEM public key, a JWK, a keyset or a chain', async
   t.equal(fromKeyset.keyset?.signed.version, 1)
   const next = rotateKeyset(keyset, [root.privateKey], { add: [generateEd25519Pair().publicKey], nowMs: NOW })
   t.equal(parseTrustRoot(JSON.stringify({ keysets: [keyset, next] })).version, 2)
-  t.throws(() => parseTrustRoot('not a key'), { check: 'keyset-malformed' })
+  t.equal(thrownCheck(() => parseTrustRoot('not a key')), 'keyset-malformed')
 })
 
 t.test('an expired newest keyset is refused; an expired intermediate one still hands trust on', async (t) => {
