@@ -12,6 +12,7 @@ import { onlineKeyFromPem } from '../../src/services/spec-signer.js'
 import { buildTestServer, testDrivers, type Driver, type TestServer } from '../helpers/server.js'
 import { makeTestKeys, tamperBundle, type TestKeys } from '../helpers/bundles.js'
 import { makeChartArchive } from '../helpers/chart-archive.js'
+import { testSigning } from '../helpers/signing.js'
 
 const DAY = 86_400_000
 
@@ -107,6 +108,28 @@ for (const driver of testDrivers()) {
       const out = join(f.dir, 'b.tar.gz')
       t.equal(await runBundleExport({ channel: 'stable', ttl: DAY, out, signingKey: f.keys.onlineKey, keyset: f.keys.keysetFile }, output, () => ({ databaseUrl: f.s.databaseUrl, dataDir: f.dir })), 0, output.err)
       t.equal((await parseBundle(await readFile(out))).spec.toString('utf8'), f.servedBody)
+    })
+
+    t.test('export from a signing server without --keyset takes the chain from GET /keys; the site verifies it with the root', async (t) => {
+      const signing = testSigning(t)
+      const s = await buildTestServer(t, { driver, env: signing.env })
+      await s.publish('1.0.0')
+      await s.putChannel('stable')
+      await s.promote('stable', '1.0.0')
+      const url = await s.listen()
+      const dir = await mkdtemp(join(tmpdir(), 'chartcast-bundle-test-'))
+      const tokenFile = join(dir, 'token')
+      await writeFile(tokenFile, s.tokens.publisher)
+      const out = join(dir, 'b.tar.gz')
+      const output = capture()
+      t.equal(await runBundleExport({ channel: 'stable', ttl: 90 * DAY, out, signingKey: signing.env.SPEC_SIGNING_KEYS!, server: url, tokenFile }, output), 0, output.err)
+      const files = await parseBundle(await readFile(out))
+      t.same(JSON.parse(files.keys.toString('utf8')).keysets, signing.chain, 'the chain the server serves')
+      const license = await s.license({ channels: ['stable'] })
+      const served = await s.app.inject({ url: '/channels/stable/spec', headers: { authorization: `Bearer ${license}` } })
+      t.equal(files.spec.toString('utf8'), served.body)
+      const verified = capture()
+      t.equal(await runBundleVerify(out, { trustRoot: signing.rootPublicFile }, verified), 0, verified.err)
     })
 
     t.test('a chart file whose digest is not the release\'s is refused, and nothing is written', async (t) => {
