@@ -6,6 +6,7 @@ import { registerAgentCommand } from './agent.js'
 import { registerServerCommands } from './server-commands.js'
 import { registerCredentialCommands } from './credential-commands.js'
 import { registerAuditCommands } from './audit-commands.js'
+import { registerKeysCommands } from './keys-commands.js'
 
 export function buildProgram (): Command {
   const program = new Command()
@@ -23,6 +24,7 @@ export function buildProgram (): Command {
   registerCredentialCommands(program)
   registerAgentCommand(program)
   registerAuditCommands(program)
+  registerKeysCommands(program)
   return program
 }
 
