@@ -171,6 +171,8 @@ export function rotateKeyDir (dir: string, rotation: KeyDirRotation): KeyDirResu
   const chain = readChainFile(path.join(dir, KEY_FILES.chain))
   const current = chain[chain.length - 1]!
   const rootKey = readEd25519PrivateKey(readFileSync(rotation.rootKeyFile ?? path.join(dir, KEY_FILES.rootPrivate), 'utf8'))
+  // Checked before any key is generated, so a wrong root leaves the directory as it was.
+  if (!current.signed.roots.some((r) => r.kid === keysetKeyOf(rootKey).kid)) throw new Error(`no root key given is a root of keyset ${current.signed.version}`)
   const written: string[] = []
   const add: KeyObject[] = []
   for (let i = 0; i < (rotation.addOnline ?? 0); i++) {
