@@ -81,7 +81,9 @@ export async function writeBundle (out: string, files: BundleFiles): Promise<voi
   const partial = join(dirname(out), `.${basename(out)}.${randomBytes(4).toString('hex')}.partial`)
   try {
     const names: string[] = [BUNDLE_FILES.manifest, BUNDLE_FILES.spec, BUNDLE_FILES.signature, BUNDLE_FILES.keys]
-    await writeFile(join(staging, BUNDLE_FILES.manifest), JSON.stringify(files.manifest, null, 2) + '\n', { mode: 0o600 })
+    // The table of contents names the chart archive exactly when there is one.
+    const manifest: BundleManifest = { ...files.manifest, chart: files.chart === undefined ? null : BUNDLE_FILES.chart }
+    await writeFile(join(staging, BUNDLE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 })
     await writeFile(join(staging, BUNDLE_FILES.spec), files.spec, { mode: 0o600 })
     await writeFile(join(staging, BUNDLE_FILES.signature), files.signature + '\n', { mode: 0o600 })
     await writeFile(join(staging, BUNDLE_FILES.keys), files.keys, { mode: 0o600 })
