@@ -28,7 +28,7 @@ export class ChartDigestMismatchError extends Error {
 }
 
 /** Runs helm with these arguments (no shell); rejects when helm fails. */
-export type RunHelm = (args: string[]) => Promise<void>
+export type RunHelm = (args: string[]) => Promise<unknown>
 
 export function sha256Digest (bytes: Uint8Array): string {
   return 'sha256:' + createHash('sha256').update(bytes).digest('hex')
