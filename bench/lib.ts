@@ -9,6 +9,7 @@ import path from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import app, { fastifyOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import type { SpecSigning } from '../src/services/spec-signer.js'
 import { openDatabase, type Database } from '../src/db/index.js'
 import { normaliseRelease } from '../src/domain/release.js'
 import { issueLicense, type LicenseKeyPair } from '../src/license-tools.js'
@@ -42,6 +43,8 @@ export interface BenchAppOptions {
   /** PGlite on disk under this directory (the embedded default) instead of in memory. */
   dataDir?: string
   logLevel?: string
+  /** Spec signing on (bench/signing-setup.ts); absent or null: answers are not signed. */
+  specSigning?: SpecSigning | null
 }
 
 export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp> {
@@ -73,7 +76,7 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
   })
   const licenseKeys = await loadLicenseKeys(config.licensePublicKeys)
   const fastify = Fastify(fastifyOptions(config))
-  await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database })
+  await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database, specSigning: options.specSigning ?? null })
   await fastify.ready()
   const tokens = {
     admin: (await issuePublisherToken(options.authSecret, { sub: 'bench-admin', role: 'admin', expiresIn: 86400 })).token,

@@ -7,10 +7,11 @@ import { createServer, type Server, type ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import type { Duplex } from 'node:stream'
 import rateLimit from '@fastify/rate-limit'
-import type { Config } from './config.js'
+import { ConfigError, type Config } from './config.js'
 import type { Database } from './db/index.js'
 import { ChartcastError, toProblem } from './errors.js'
 import type { LicenseKey } from './services/license-verifier.js'
+import { loadSpecSigning, SpecSigningConfigError, type SpecSigning } from './services/spec-signer.js'
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import connectionLimitsPlugin from './plugins/connection-limits.js'
@@ -26,6 +27,7 @@ import channelsRoutes from './routes/channels.js'
 import fleetRoutes from './routes/fleet.js'
 import upgradePathRoutes from './routes/upgrade-paths.js'
 import healthRoutes from './routes/health.js'
+import keysRoutes from './routes/keys.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
 import rolloutsRoutes from './routes/rollouts.js'
@@ -45,6 +47,19 @@ export interface AppOptions {
   database?: Database
   /** Clock for license time checks; tests move it. */
   now?: () => number
+  /** Spec signing material; when absent it is loaded from SPEC_SIGNING_KEYS and SPEC_KEYSET (null: unsigned). */
+  specSigning?: SpecSigning | null
+}
+
+/** SPEC_SIGNING_KEYS + SPEC_KEYSET, loaded and checked once at start-up; null when not configured. */
+export function specSigningOf (config: Config, now?: () => number): SpecSigning | null {
+  if (config.specKeyset === null) return null
+  try {
+    return loadSpecSigning(config.specSigningKeys, config.specKeyset, config.specSignatureTtlMs, now)
+  } catch (error) {
+    if (error instanceof SpecSigningConfigError) throw new ConfigError(error.message)
+    throw error
+  }
 }
 
 /**
@@ -137,12 +152,14 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(openapiPlugin)
   await fastify.register(bodyParsers, { bodyLimitBytes: opts.config.bodyLimitBytes })
   await fastify.register(metricsPlugin)
+  const signing = opts.specSigning !== undefined ? opts.specSigning : specSigningOf(opts.config, opts.now)
   await fastify.register(databasePlugin, { config: opts.config, ...(opts.database !== undefined && { database: opts.database }) })
   await fastify.register(specStatePlugin, {
     keys: opts.licenseKeys,
     policy: { issuer: opts.config.licenseIssuer, audience: opts.config.licenseAudience },
     resyncIntervalMs: opts.config.resyncIntervalMs,
     listenHeartbeatMs: opts.config.listenHeartbeatMs,
+    signing,
     ...(opts.now !== undefined && { now: opts.now })
   })
   await fastify.register(fleetPlugin, {
@@ -178,6 +195,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
 
   await fastify.register(healthRoutes)
   const clock = opts.now !== undefined ? { now: opts.now } : {}
+  await fastify.register(keysRoutes, { chain: signing?.chain ?? null })
   await fastify.register(specRoutes, { specRateLimit, invalidLicenseLimit, anonymousChannel, ...clock })
   await fastify.register(releasesRoutes, { apiRateLimit })
   await fastify.register(channelsRoutes, { apiRateLimit, ...clock })

@@ -59,6 +59,12 @@ export interface Config {
   checkinMaxPending: number
   /** Apply reports older than this are pruned (seconds). */
   reportRetentionSeconds: number
+  /** SPEC_SIGNING_KEYS: online Ed25519 private keys (PEM files); the first signs spec answers. */
+  specSigningKeys: string[]
+  /** SPEC_KEYSET: the keyset chain file served at GET /keys. */
+  specKeyset: string | null
+  /** SPEC_SIGNATURE_TTL: how long a Chartcast-Signature is valid (ms). */
+  specSignatureTtlMs: number
   /** PUBLIC_URL's origin (scheme://host[:port]): what a cookie-authenticated mutation's Origin must be. */
   publicOrigin: string | null
   /** SESSION_SECRET: mixed into the session cookie key (derived from AUTH_SECRET when unset). */
@@ -230,6 +236,13 @@ export function loadConfig (env: Env = process.env): Config {
   if (sessionMs === null || sessionMs < 60_000 || sessionMs > 30 * 86_400_000 || sessionMs % 1000 !== 0) throw new ConfigError(`SESSION_MAX_AGE must be a duration of whole seconds between 1m and 30d, got "${sessionText}"`)
   const production = text(env, 'NODE_ENV') === 'production'
   const origin = publicOrigin(env)
+  const specSigningKeys = (text(env, 'SPEC_SIGNING_KEYS') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '').map((p) => path.resolve(p))
+  const specKeysetText = text(env, 'SPEC_KEYSET')
+  if ((specSigningKeys.length === 0) !== (specKeysetText === null)) throw new ConfigError('SPEC_SIGNING_KEYS and SPEC_KEYSET go together: set both to sign spec answers, or neither')
+  const ttlText = text(env, 'SPEC_SIGNATURE_TTL') ?? '7d'
+  const specSignatureTtlMs = parseDuration(ttlText)
+  // At least 10s: the re-sign timer renews at half the TTL, and an agent needs time to use an answer.
+  if (specSignatureTtlMs === null || specSignatureTtlMs < 10_000 || specSignatureTtlMs > 366 * 86_400_000) throw new ConfigError(`SPEC_SIGNATURE_TTL must be a duration between 10s and 366d, got "${ttlText}"`)
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -264,7 +277,10 @@ export function loadConfig (env: Env = process.env): Config {
     publicOrigin: origin,
     sessionSecret,
     sessionMaxAgeSeconds: sessionMs / 1000,
-    oidc: oidcConfig(env, origin, production)
+    oidc: oidcConfig(env, origin, production),
+    specSigningKeys,
+    specKeyset: specKeysetText === null ? null : path.resolve(specKeysetText),
+    specSignatureTtlMs
   }
 }
 

@@ -4,7 +4,7 @@
  * clone. The server says so loudly: these must be replaced in production, and with
  * NODE_ENV=production it refuses to start without them instead (missingProductionKeys).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import lockfile from 'proper-lockfile'
@@ -68,4 +68,43 @@ export async function ensureDevMaterial (dataDir: string, needKeys: boolean, nee
     await unlock()
   }
   return result
+}
+
+export interface DevSigningKeys {
+  /** For SPEC_SIGNING_KEYS. */
+  onlineKey: string
+  /** For SPEC_KEYSET. */
+  chain: string
+  /** The trust root a development agent is given (--trust-root). */
+  rootPublicKey: string
+  generated: boolean
+}
+
+/**
+ * Development spec-signing keys under DATA_DIR/dev-keys/spec-signing (the layout of
+ * `chartcast keys init`), made once and reused; an expired keyset is renewed with the root kept
+ * there. A production server never calls this: its root key is offline (docs/signing.md).
+ */
+export async function ensureDevSigningKeys (dataDir: string): Promise<DevSigningKeys> {
+  const parent = path.join(dataDir, 'dev-keys')
+  const dir = path.join(parent, 'spec-signing')
+  mkdirSync(parent, { recursive: true, mode: 0o700 })
+  const { initKeyDir, rotateKeyDir, readChainFile, KEY_FILES } = await import('./keyset-tools.js')
+  const unlock = await lockfile.lock(parent, { lockfilePath: path.join(parent, '.generating.lock'), retries: { retries: 100, minTimeout: 50, maxTimeout: 200 } })
+  let generated = false
+  try {
+    const chainFile = path.join(dir, KEY_FILES.chain)
+    if (!existsSync(chainFile)) {
+      // A directory without its chain is an interrupted first start: start it again.
+      rmSync(dir, { recursive: true, force: true })
+      initKeyDir(dir)
+      generated = true
+    } else {
+      const chain = readChainFile(chainFile)
+      if (Date.parse(chain[chain.length - 1]!.signed.expires) <= Date.now()) rotateKeyDir(dir, {})
+    }
+    return { onlineKey: path.join(dir, KEY_FILES.online(1)), chain: chainFile, rootPublicKey: path.join(dir, KEY_FILES.rootPublic), generated }
+  } finally {
+    await unlock()
+  }
 }

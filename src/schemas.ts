@@ -3,6 +3,7 @@
  * document and the channel-file validator all come from here.
  */
 import { Type, type Static } from 'typebox'
+import { CHART_DIGEST_PATTERN, CHART_NAME_MAX, CHART_NAME_PATTERN, CHART_URL_MAX, CHART_VERSION_MAX } from './domain/chart-ref.js'
 
 const NAME_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 
@@ -12,10 +13,11 @@ export const VersionText = Type.String({ minLength: 1, maxLength: 128, descripti
 export const Values = Type.Record(Type.String(), Type.Unknown(), { description: 'Helm values' })
 
 export const ChartRef = Type.Object({
-  url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s):// chart repository or oci:// reference' }),
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })),
-  version: Type.String({ minLength: 1, maxLength: 128 })
-}, { additionalProperties: false })
+  url: Type.String({ minLength: 1, maxLength: CHART_URL_MAX, description: 'http(s):// chart repository or oci:// reference' }),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: CHART_NAME_MAX, pattern: CHART_NAME_PATTERN })),
+  version: Type.String({ minLength: 1, maxLength: CHART_VERSION_MAX, description: 'one exact chart version (SemVer, e.g. 1.2.0 or v1.2.0); a range such as ^1.2 is refused' }),
+  digest: Type.Optional(Type.String({ pattern: CHART_DIGEST_PATTERN, description: 'sha256:<64 hex> of the chart archive (.tgz), or the OCI manifest digest; when given, the agent installs only a chart with this digest' }))
+}, { additionalProperties: false, description: 'checked by src/domain/chart-ref.ts, the one rule the server and the agent share' })
 export type ChartRef = Static<typeof ChartRef>
 
 export const ReleaseInput = Type.Object({

@@ -4,9 +4,9 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import closeWithGrace from 'close-with-grace'
-import app, { fastifyOptions } from './app.js'
+import app, { fastifyOptions, specSigningOf } from './app.js'
 import { ConfigError, type Config } from './config.js'
-import { ensureDevMaterial, missingProductionKeys } from './dev-keys.js'
+import { ensureDevMaterial, ensureDevSigningKeys, missingProductionKeys } from './dev-keys.js'
 import { loadLicenseKeys } from './services/license-verifier.js'
 import { formatDuration } from './domain/duration.js'
 import { issuePublisherToken } from './token-tools.js'
@@ -25,7 +25,15 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
   const authSecret = dev.authSecret ?? config.authSecret!
   const licenseKeys = await loadLicenseKeys(keyPaths)
 
-  await fastify.register(app, { config, licenseKeys, authSecret })
+  // Development: answers are signed with generated keys, so agents can be tried with --trust-root.
+  // In production, signing is on only when configured (the app says so once when it is off).
+  const devSigning = !config.production && config.specKeyset === null ? await ensureDevSigningKeys(config.dataDir) : null
+  const specSigning = specSigningOf(devSigning === null ? config : { ...config, specSigningKeys: [devSigning.onlineKey], specKeyset: devSigning.chain })
+
+  await fastify.register(app, { config, licenseKeys, authSecret, specSigning })
+  if (devSigning !== null) {
+    fastify.log.warn({ keyset: devSigning.chain, trustRoot: devSigning.rootPublicKey, generated: devSigning.generated }, 'DEVELOPMENT MODE: spec answers are signed with development keys under DATA_DIR/dev-keys/spec-signing. Set SPEC_SIGNING_KEYS and SPEC_KEYSET in production (docs/signing.md).')
+  }
 
   if (dev.licensePrivateKey !== null || dev.authSecret !== null) {
     const lifetime = Math.min(30 * 86400, config.publisherTokenMaxLifetimeSeconds)

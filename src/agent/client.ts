@@ -1,6 +1,7 @@
 import { parseDuration } from '../domain/duration.js'
 import { checkVersion } from '../domain/release.js'
 import { isPlainObject } from '../domain/values.js'
+import { SIGNATURE_HEADER } from '../domain/spec-statement.js'
 import { errorMessage } from './errors.js'
 import { DEFAULT_MAX_BODY_BYTES } from './options.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
@@ -9,8 +10,9 @@ export type FetchLike = (input: string, init: RequestInit) => Promise<Response>
 
 /** Outcome of one spec request, already classified for the reconciler. */
 export type FetchResult =
-  | { kind: 'ok', spec: ChannelSpec, etag?: string, pollIntervalMs?: number }
-  | { kind: 'not-modified', pollIntervalMs?: number }
+  /** `body`: the exact text received; `signature`: its Chartcast-Signature, when the server signs. */
+  | { kind: 'ok', spec: ChannelSpec, etag?: string, pollIntervalMs?: number, body: string, signature?: string }
+  | { kind: 'not-modified', pollIntervalMs?: number, signature?: string }
   /** 401/403: the license was refused. Nothing running may change. */
   | { kind: 'refused', status: number, code: string, detail?: string }
   /** 404 (channel/release unknown or empty) and other 4xx: retrying as is will not help. */
@@ -152,7 +154,8 @@ export class SpecClient implements ReportSender {
     }
 
     const pollIntervalMs = parsePollInterval(res.headers.get('x-poll-interval'))
-    if (res.status === 304) return { kind: 'not-modified', pollIntervalMs }
+    const signature = res.headers.get(SIGNATURE_HEADER) ?? undefined
+    if (res.status === 304) return { kind: 'not-modified', pollIntervalMs, ...(signature !== undefined && { signature }) }
     if (res.status === 200) {
       let spec: ChannelSpec
       try {
@@ -162,7 +165,7 @@ export class SpecClient implements ReportSender {
         return { kind: 'unavailable', reason, status: 200 }
       }
       const etag = res.headers.get('etag')
-      return { kind: 'ok', spec, etag: etag === null || etag === '' ? undefined : etag, pollIntervalMs: pollIntervalMs ?? metadataInterval(spec) }
+      return { kind: 'ok', spec, etag: etag === null || etag === '' ? undefined : etag, pollIntervalMs: pollIntervalMs ?? metadataInterval(spec), body, ...(signature !== undefined && { signature }) }
     }
 
     const problem = parseProblem(body)

@@ -15,6 +15,8 @@ export interface DesiredState {
   digest: string
   /** The server marks this answer a sanctioned rollback (`metadata.rollback: "true"`); set only then. */
   rollback?: true
+  /** The chart archive an air-gap bundle carried for `chart` (checked against chart.digest before use). */
+  chartArchive?: Uint8Array
 }
 
 /**
@@ -34,5 +36,7 @@ export function computeDesired (spec: ChannelSpec, inputs: LocalInputs): Desired
 export function desiredDigest (chart: ChartRef, values: Values): string {
   const normalizedChart: Values = { url: chart.url, version: chart.version }
   if (chart.name !== undefined) normalizedChart.name = chart.name
+  // Absent without a digest, so the digest of an undigested chart is what it always was.
+  if (chart.digest !== undefined) normalizedChart.digest = chart.digest
   return createHash('sha256').update(canonicalJson({ chart: normalizedChart, values })).digest('hex')
 }

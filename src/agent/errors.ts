@@ -11,7 +11,9 @@ export const EXIT = {
   LICENSE_REFUSED: 3,
   UNREACHABLE: 4,
   /** Another agent holds this release's lock, or Helm reports an operation in progress on it. */
-  LOCKED: 5
+  LOCKED: 5,
+  /** --trust-root: the answer failed a signature check; nothing was changed. */
+  UNVERIFIED: 6
 } as const
 
 export type ExitCode = typeof EXIT[keyof typeof EXIT]

@@ -41,6 +41,8 @@ export interface AgentOptions {
   applyNow: boolean
   /** Largest response body read from the server; a larger one is an unusable answer. */
   maxBodyBytes: number
+  /** --trust-root: root public key or keyset file; answers must then verify (docs/signing.md). */
+  trustRoot?: string
 }
 
 /** Flag values as commander hands them over (all optional; env fills gaps). */
@@ -70,6 +72,7 @@ export interface AgentFlags {
   window?: string[]
   applyNow?: boolean
   maxBody?: string
+  trustRoot?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -98,7 +101,8 @@ export const ENV_VARS: Record<keyof AgentFlags, string> = {
   retryFailed: 'CHARTCAST_RETRY_FAILED',
   window: 'CHARTCAST_WINDOW',
   applyNow: 'CHARTCAST_APPLY_NOW',
-  maxBody: 'CHARTCAST_MAX_BODY'
+  maxBody: 'CHARTCAST_MAX_BODY',
+  trustRoot: 'CHARTCAST_TRUST_ROOT'
 }
 
 export const DEFAULT_STATE_DIR = './.chartcast'
@@ -232,6 +236,7 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
     retryFailed: bool('retryFailed'),
     windows,
     applyNow: bool('applyNow'),
-    maxBodyBytes
+    maxBodyBytes,
+    trustRoot: str('trustRoot')
   }
 }

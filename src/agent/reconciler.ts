@@ -7,10 +7,14 @@ import { ApplierUnavailableError, ConfigError, EXIT, errorMessage, type ExitCode
 import { readLocalInputs, type InputPaths, type LocalInputs } from './inputs.js'
 import type { ReleaseLock } from './lock.js'
 import type { Logger } from './logger.js'
+import type { BundleCheck } from '../bundle/verify.js'
+import { readSpecFile } from './from-file.js'
 import { describeFailure, secretSpellings } from './redact.js'
 import type { Reporter } from './reporter.js'
 import { InvalidSpecError, parseChannelSpec, type ChannelSpec } from './spec.js'
-import type { AppliedRecord, CachedSpec, FailureRecord, StateStore } from './state.js'
+import type { AppliedRecord, CachedSpec, FailureRecord, RevisionStore, StateStore } from './state.js'
+import type { AnswerVerifier } from './spec-verifier.js'
+import type { SignedAnswer, VerifyFailure } from './verify.js'
 import { abortableSleep, backoffDelay, DEFAULT_INTERVAL_MS, pollDelay, type Random, type Sleep } from './timing.js'
 import { isPending, type ChartcastFacts, type ObservedRelease } from './truth.js'
 import { isInWindow, nextWindowOpen, type MaintenanceWindow } from './windows.js'
@@ -39,6 +43,8 @@ export type Outcome =
   | 'locked'
   /** Helm reports an operation in progress on the release (pending-*), younger than the helm timeout. */
   | 'busy'
+  /** --trust-root is set and the answer failed a signature check: nothing applied (docs/signing.md). */
+  | 'unverified'
 
 export interface CycleReport {
   outcome: Outcome
@@ -67,8 +73,10 @@ export interface ReconcilerConfig {
   neverDowngrade?: boolean
   /** Fixed interval; otherwise the server's hint, otherwise an hour. */
   intervalMs?: number
-  /** Air-gapped mode: read the spec from this file instead of the server. */
+  /** Air-gapped mode: read the spec (or a signed bundle) from this file instead of the server. */
   fromFile?: string
+  /** --trust-root: verification is required (for --from-file: a bundle, checked against it). */
+  trustRoot?: string
   /** Identity of the cache entry (server URL, channel, version pin). */
   server?: string
   channel?: string
@@ -107,10 +115,14 @@ export interface ReconcilerDeps {
   lock?: ReleaseLock
   /** How long to wait between tries of a held lock (default 2 s). */
   lockRetryMs?: number
+  /** With --trust-root: every answer must verify, or nothing is applied. */
+  verifier?: AnswerVerifier
+  /** Where the highest verified revision per channel is kept (required with verifier). */
+  revisions?: RevisionStore
 }
 
 /** Outcomes after which the loop backs off instead of waiting the normal interval. */
-const FAILURES: ReadonlySet<Outcome> = new Set(['apply-failed', 'config-error', 'license-refused', 'rejected', 'unreachable', 'error', 'busy'])
+const FAILURES: ReadonlySet<Outcome> = new Set(['apply-failed', 'config-error', 'license-refused', 'rejected', 'unreachable', 'error', 'busy', 'unverified'])
 
 export const DEFAULT_MAX_FAILURES = 3
 /** A held-back digest is tried again after this long (Flux retries on its interval; we wait a day). */
@@ -140,12 +152,14 @@ export function exitCodeFor (report: CycleReport): ExitCode {
       return EXIT.LICENSE_REFUSED
     case 'unreachable':
       return EXIT.UNREACHABLE
+    case 'unverified':
+      return EXIT.UNVERIFIED
   }
 }
 
 type Obtained =
   /** `serverAnswered`: the server took this poll, so it may take queued reports too. */
-  | { ok: true, spec: ChannelSpec, serverFailed: boolean, serverAnswered?: boolean, retryAfterMs?: number }
+  | { ok: true, spec: ChannelSpec, serverFailed: boolean, serverAnswered?: boolean, retryAfterMs?: number, chartArchive?: Buffer }
   | { ok: false, report: CycleReport, serverAnswered?: boolean }
 
 /**
@@ -162,6 +176,8 @@ export class Reconciler {
   private readonly readInputs: (paths: InputPaths) => Promise<LocalInputs>
   private readonly log: Logger
   private serverHintMs: number | undefined
+  /** Highest revision per channel of the verified bundles this process read (a replayed older one is refused). */
+  private readonly bundleRevisions = new Map<string, number>()
   /** Digest of the last downgrade refused, so it is warned about once. */
   private refusedDowngrade: string | undefined
   /** Digest last reported as waiting for a window, so it is logged at info once. */
@@ -307,12 +323,14 @@ export class Reconciler {
       ? await this.obtainFromServer(inputs, signal)
       : await this.obtainFromFile(this.config.fromFile)
     if (!obtained.ok) {
-      if (obtained.serverAnswered === true && this.deps.reporter !== undefined) await this.deps.reporter.deliver(inputs.license as string, signal)
+      // The server took this poll (or should hear of a refused answer at once): queued reports go out now.
+      const deliverNow = obtained.serverAnswered === true || obtained.report.outcome === 'unverified'
+      if (deliverNow && this.deps.reporter !== undefined && inputs.license !== undefined) await this.deps.reporter.deliver(inputs.license, signal)
       return obtained.report
     }
     if (signal.aborted) return { outcome: 'stopped', serverFailed: obtained.serverFailed }
 
-    const report = await this.converge(obtained.spec, inputs)
+    const report = await this.converge(obtained.spec, inputs, obtained.chartArchive)
     report.serverFailed = obtained.serverFailed
     if (obtained.retryAfterMs !== undefined) report.retryAfterMs = obtained.retryAfterMs
     // After the outcome is recorded, and bounded by the reporter's own timeout: a report
@@ -324,16 +342,29 @@ export class Reconciler {
   }
 
   private async obtainFromFile (path: string): Promise<Obtained> {
-    const data = parseYamlData(await readText(path, 'spec file'), `spec file ${path}`)
-    let spec: ChannelSpec
-    try {
-      spec = parseChannelSpec(data, `spec file ${path}`)
-    } catch (err) {
-      if (err instanceof InvalidSpecError) throw new ConfigError(err.message)
-      throw err
+    const file = await readSpecFile(path, {
+      ...(this.config.trustRoot === undefined ? {} : { trustRoot: this.config.trustRoot }),
+      ...(this.config.channel === undefined ? {} : { channel: this.config.channel }),
+      highestRevision: async (channel) => {
+        const stored = (await this.deps.revisions?.loadHighestRevision(channel)) ?? null
+        const seen = this.bundleRevisions.get(channel) ?? null
+        return stored === null ? seen : seen === null ? stored : Math.max(stored, seen)
+      },
+      nowMs: this.now()
+    })
+    if (file.kind === 'refused') return this.unverified(file.version, { check: file.check, detail: file.detail })
+    const { spec } = file
+    if (file.kind === 'bundle') {
+      // Kept where an online answer's is (the revision store), and in memory for an agent
+      // that has none (no --trust-root revision store wired, as in embedded use).
+      this.bundleRevisions.set(spec.channel, Math.max(file.revision, this.bundleRevisions.get(spec.channel) ?? 0))
+      await this.deps.revisions?.saveHighestRevision(spec.channel, file.revision)
     }
-    this.log.info({ event: 'read-file', version: spec.version, channel: spec.channel }, `read spec ${spec.version} from file`)
-    return { ok: true, spec, serverFailed: false }
+    this.log.info({ event: 'read-file', version: spec.version, channel: spec.channel, verified: file.kind === 'bundle' },
+      `read spec ${spec.version} from ${file.kind === 'bundle' ? 'verified bundle' : 'file'}`)
+    const obtained: Obtained = { ok: true, spec, serverFailed: false }
+    if (file.kind === 'bundle' && file.chartArchive !== undefined) obtained.chartArchive = file.chartArchive
+    return obtained
   }
 
   private async obtainFromServer (inputs: LocalInputs, signal: AbortSignal): Promise<Obtained> {
@@ -345,22 +376,31 @@ export class Reconciler {
     const runningVersion = running?.version
 
     // Only offer an ETag when we hold the body it stands for; a 304 must leave us with a spec.
-    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag: cached?.etag, applied: runningVersion, signal })
+    // Verifying a 304 needs the body its ETag names: without it, ask for the body again.
+    const etag = this.deps.verifier !== undefined && cached?.body === undefined ? undefined : cached?.etag
+    const result: FetchResult = await client.fetchSpec({ license: inputs.license as string, etag, applied: runningVersion, signal })
     if (signal.aborted) return { ok: false, report: { outcome: 'stopped', serverFailed: false } }
     if ('pollIntervalMs' in result && result.pollIntervalMs !== undefined) this.serverHintMs = result.pollIntervalMs
 
     switch (result.kind) {
       case 'ok': {
+        const refused = await this.verifyAnswer({ body: result.body, signature: result.signature }, result.spec.version, signal)
+        if (refused !== null) return refused
         this.log.info({ event: 'fetched', version: result.spec.version, etag: result.etag }, `fetched ${result.spec.channel} ${result.spec.version}`)
         const entry: CachedSpec = { server: this.config.server as string, channel: this.config.channel as string, spec: result.spec, fetchedAt: new Date(this.now()).toISOString() }
         if (this.config.pin !== undefined) entry.pin = this.config.pin
         if (result.etag !== undefined) entry.etag = result.etag
+        if (this.deps.verifier !== undefined) entry.body = result.body
         if (this.serverHintMs !== undefined) entry.pollIntervalMs = this.serverHintMs
         await this.deps.state.saveSpec(entry)
         return { ok: true, spec: result.spec, serverFailed: false, serverAnswered: true }
       }
       case 'not-modified':
         if (cached !== undefined) {
+          if (cached.body !== undefined) {
+            const refused = await this.verifyAnswer({ body: cached.body, signature: result.signature }, cached.spec.version, signal)
+            if (refused !== null) return refused
+          }
           this.log.info({ event: 'not-modified', version: cached.spec.version, etag: cached.etag }, `spec not modified (${cached.spec.version})`)
           return { ok: true, spec: cached.spec, serverFailed: false, serverAnswered: true }
         }
@@ -396,6 +436,30 @@ export class Reconciler {
       }, 'no-upgrade-path')
     }
     return { ok: false, report: { outcome: 'no-upgrade-path', serverFailed: false, code: 'NO_UPGRADE_PATH' }, serverAnswered: true }
+  }
+
+  /**
+   * With --trust-root: null when the answer verifies (its revision is then the highest seen),
+   * else the refusal. Without it every answer is taken as before.
+   */
+  private async verifyAnswer (answer: SignedAnswer, version: string, signal: AbortSignal): Promise<Obtained | null> {
+    const { verifier, revisions } = this.deps
+    if (verifier === undefined) return null
+    const channel = this.config.channel as string
+    const highestRevision = (await revisions?.loadHighestRevision(channel)) ?? null
+    const result = await verifier.verify(answer, { channel, version: this.config.pin ?? null, highestRevision }, signal)
+    if (!result.ok) return this.unverified(version, result)
+    await revisions?.saveHighestRevision(channel, result.statement.revision)
+    this.log.debug({ event: 'verified', version, revision: result.statement.revision, keyset: result.keyset.signed.version }, `answer verified (revision ${result.statement.revision})`)
+    return null
+  }
+
+  /** A refused answer: nothing applied, the running release stays, the check is logged and reported. */
+  private unverified (version: string, failure: { check: VerifyFailure['check'] | BundleCheck | 'bundle-malformed', detail: string }): Obtained {
+    this.log.error({ event: 'verification-failed', check: failure.check, detail: failure.detail, version },
+      `answer refused: signature check "${failure.check}" failed (${failure.detail}); keeping what is deployed, applying nothing`)
+    this.deps.reporter?.recordSkip({ version, outcome: 'skipped', detail: `signature check ${failure.check} failed: ${failure.detail}` }, `unverified:${failure.check}`)
+    return { ok: false, report: { outcome: 'unverified', serverFailed: true, code: failure.check } }
   }
 
   private unavailable (result: Extract<FetchResult, { kind: 'unavailable' }>, cached: CachedSpec | undefined): Obtained {
@@ -449,8 +513,10 @@ export class Reconciler {
     }
   }
 
-  private async converge (spec: ChannelSpec, inputs: LocalInputs): Promise<CycleReport> {
+  private async converge (spec: ChannelSpec, inputs: LocalInputs, chartArchive?: Buffer): Promise<CycleReport> {
     let desired = computeDesired(spec, inputs)
+    // A chart a bundle carried is the channel's chart: a CR that replaces the chart gets none.
+    if (chartArchive !== undefined && inputs.crChart === undefined) desired.chartArchive = chartArchive
     const secrets = secretSpellings(desired.values, inputs.license === undefined ? [] : [inputs.license])
     const observation = this.observed ?? await this.observeRelease()
     if (!observation.ok) {

@@ -1,12 +1,10 @@
+import { checkChartRef, ChartRefError } from '../domain/chart-ref.js'
 import { findForbiddenKey, isPlainObject, type Values } from '../domain/values.js'
+import type { ChartRef } from '../schemas.js'
 import { ConfigError } from './errors.js'
 
-/** Where a chart comes from. For `oci://` the name may be folded into the url. */
-export interface ChartRef {
-  url: string
-  name?: string
-  version: string
-}
+/** Where a chart comes from (the server's type; for `oci://` the name may be folded into the url). */
+export type { ChartRef }
 
 /** The 200 body of `GET /channels/{name}/spec` (also the shape of a `--from-file` spec). */
 export interface ChannelSpec {
@@ -24,54 +22,19 @@ export class InvalidSpecError extends Error {
   }
 }
 
-/*
- * Chart coordinates end up as helm arguments. They are passed as an argv array (no shell),
- * but helm itself still parses flags, so a "name" like `--post-renderer=/x` from a
- * compromised server or a typo'd CR must never reach it: nothing may start with `-`,
- * and whitespace/control characters are refused outright.
- */
-const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
-const CHART_VERSION = /^[A-Za-z0-9~^=<>*][A-Za-z0-9.+_~^=<>*,| -]*$/
-
-function isSafeText (text: string): boolean {
-  if (text === '' || text.startsWith('-')) return false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c <= 0x20 || c === 0x7f) return false
-  }
-  return true
-}
-
 /**
- * Validates a chart reference; `where` names the source in the message. Throws `make(msg)`
- * so callers choose the error class (a bad server body is not the operator's config error).
+ * Validates a chart reference with the rule the server publishes by (src/domain/chart-ref.ts:
+ * safe helm arguments, one exact version, an optional digest); `where` names the source in the
+ * message. Throws `make(msg)` so callers choose the error class (a bad server body is not the
+ * operator's config error).
  */
 export function parseChart (raw: unknown, where: string, make: (msg: string) => Error): ChartRef {
-  if (!isPlainObject(raw)) throw make(`${where}: chart must be an object with url, name and version`)
-  const { url, name, version } = raw
-  if (typeof url !== 'string' || !isSafeText(url)) throw make(`${where}: chart.url must be a non-empty URL`)
-  let parsed: URL
   try {
-    parsed = new URL(url)
-  } catch {
-    throw make(`${where}: chart.url "${url}" is not a URL`)
+    return checkChartRef(raw)
+  } catch (err) {
+    if (err instanceof ChartRefError) throw make(`${where}: ${err.message}`)
+    throw err
   }
-  const scheme = parsed.protocol
-  if (scheme !== 'http:' && scheme !== 'https:' && scheme !== 'oci:') {
-    throw make(`${where}: chart.url must use http, https or oci (got ${scheme})`)
-  }
-  if (name !== undefined && name !== null && (typeof name !== 'string' || !CHART_NAME.test(name))) {
-    throw make(`${where}: chart.name must be a chart name (letters, digits, . _ -)`)
-  }
-  if (scheme !== 'oci:' && (typeof name !== 'string' || name === '')) {
-    throw make(`${where}: chart.name is required for an ${scheme.slice(0, -1)} chart repository`)
-  }
-  if (typeof version !== 'string' || !CHART_VERSION.test(version) || version.trim() !== version) {
-    throw make(`${where}: chart.version must be a chart version`)
-  }
-  const chart: ChartRef = { url, version }
-  if (typeof name === 'string' && name !== '') chart.name = name
-  return chart
 }
 
 /** Validates the server/file spec body. Forbidden keys anywhere make it unusable. */

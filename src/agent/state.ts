@@ -16,6 +16,8 @@ export interface CachedSpec {
   etag?: string
   pollIntervalMs?: number
   fetchedAt: string
+  /** The exact body received, kept when answers are verified: a 304's signature is checked against it. */
+  body?: string
 }
 
 /**
@@ -90,6 +92,7 @@ export class FileStateStore implements StateStore {
       const cached: CachedSpec = { server: raw.server, channel: raw.channel, spec: parseChannelSpec(raw.spec, 'cached spec'), fetchedAt: raw.fetchedAt }
       if (typeof raw.pin === 'string') cached.pin = raw.pin
       if (typeof raw.etag === 'string') cached.etag = raw.etag
+      if (typeof raw.body === 'string') cached.body = raw.body
       if (typeof raw.pollIntervalMs === 'number' && raw.pollIntervalMs > 0) cached.pollIntervalMs = raw.pollIntervalMs
       return cached
     } catch (err) {
@@ -197,5 +200,51 @@ export class FileStateStore implements StateStore {
   private async write (file: string, data: unknown): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
     await writeFileAtomic(join(this.dir, file), JSON.stringify(data, null, 2) + '\n')
+  }
+}
+
+/**
+ * The highest channel revision a verified answer carried, per channel: an answer with a lower
+ * one is a replay and is refused (docs/signing.md). Behind an interface so it can live where
+ * the deployment's truth lives; FileRevisionStore keeps it in --state-dir.
+ */
+export interface RevisionStore {
+  loadHighestRevision (channel: string): Promise<number | null>
+  saveHighestRevision (channel: string, revision: number): Promise<void>
+}
+
+const REVISIONS_FILE = 'revisions.json'
+
+export class FileRevisionStore implements RevisionStore {
+  constructor (readonly dir: string, private readonly warn: StateWarning = () => {}) {}
+
+  private async readAll (): Promise<Record<string, number>> {
+    let text: string
+    try {
+      text = await readFile(join(this.dir, REVISIONS_FILE), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+      throw err
+    }
+    try {
+      const raw = JSON.parse(text) as unknown
+      if (!isPlainObject(raw)) throw new Error('not an object')
+      return Object.fromEntries(Object.entries(raw).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isSafeInteger(e[1])))
+    } catch {
+      this.warn(`ignoring corrupt ${REVISIONS_FILE} in state dir`)
+      return {}
+    }
+  }
+
+  async loadHighestRevision (channel: string): Promise<number | null> {
+    return (await this.readAll())[channel] ?? null
+  }
+
+  async saveHighestRevision (channel: string, revision: number): Promise<void> {
+    const all = await this.readAll()
+    if ((all[channel] ?? -1) >= revision) return
+    all[channel] = revision
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    await writeFileAtomic(join(this.dir, REVISIONS_FILE), JSON.stringify(all, null, 2) + '\n')
   }
 }

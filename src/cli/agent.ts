@@ -32,6 +32,7 @@ Exit codes (with --once; the loop exits 0 when stopped, 2 when the first cycle f
   3  license refused by the server (401/403); nothing was changed
   4  server unreachable and no cached spec in --state-dir
   5  another agent holds this release's lock, or helm reports an operation in progress on it
+  6  --trust-root is set and the answer failed a signature check; nothing was changed
 
 Environment (a flag wins over its variable):
 ${Object.entries(ENV_VARS).map(([key, name]) => `  ${name.padEnd(26)} --${kebab(key)}`).join('\n')}
@@ -90,11 +91,12 @@ function defineAgentCommand (program: Command, runtime: AgentRuntime, setExit: (
     .option('--state-dir <dir>', `where the last good spec and applied digest are kept (default ${DEFAULT_STATE_DIR})` + env('stateDir'))
     .option('--interval <duration>', 'poll interval such as 15m or 1h; default: the server\'s hint, else 1h (jittered ±10%)' + env('interval'))
     .option('--once', 'run one cycle and exit with a status code (see below)' + env('once'))
-    .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML) from this file instead of a server' + env('fromFile'))
+    .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML), or a signed bundle (chartcast bundle export), from this file instead of a server' + env('fromFile'))
     .option('--allow-downgrade', 'allow moving to a lower release version than the one applied' + env('allowDowngrade'))
     .option('--never-downgrade', 'refuse every move to a lower version, a rollback the server sanctions (metadata.rollback "true") too' + env('neverDowngrade'))
     .option('--pin-version <version>', 'follow this release version of the channel instead of its latest' + env('pinVersion'))
     .option('--no-report', 'do not post a report (applied, failed, skipped) to the server after each apply attempt' + env('noReport'))
+    .option('--trust-root <file>', 'vendor root public key (PEM or JWK) or keyset: every answer must then carry a valid Chartcast-Signature (docs/signing.md)' + env('trustRoot'))
     .addOption(new Option('--log-level <level>', 'log level' + env('logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .option('--max-failures <n>', 'failed applies of one desired state before it is held back (default 3)' + env('maxFailures'))
     .option('--retry-failed', 'try a held-back desired state again once' + env('retryFailed'))
@@ -135,10 +137,22 @@ async function runAgentFromFlags (flags: AgentFlags, runtime: AgentRuntime): Pro
  * without loading the agent, its logger and its appliers.
  */
 export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {}): Promise<number> {
-  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore }, { FileReleaseLock }] = await Promise.all([
+  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore, FileRevisionStore }, { FileReleaseLock }] = await Promise.all([
     import('../agent/appliers/index.js'), import('../agent/client.js'), import('../agent/logger.js'),
     import('../agent/reconciler.js'), import('../agent/reporter.js'), import('../agent/state.js'), import('../agent/lock.js')
   ])
+  let verifier: import('../agent/spec-verifier.js').AnswerVerifier | undefined
+  if (options.trustRoot !== undefined) {
+    const [{ readFile }, { parseTrustRoot }, { SpecVerifier }] = await Promise.all([import('node:fs/promises'), import('../domain/keyset.js'), import('../agent/spec-verifier.js')])
+    try {
+      const trust = parseTrustRoot(await readFile(options.trustRoot, 'utf8'))
+      verifier = new SpecVerifier({ trust, ...(options.server !== undefined && { server: options.server }), ...(runtime.fetch !== undefined && { fetch: runtime.fetch }) })
+    } catch (err) {
+      const write = runtime.writeErr ?? ((s: string) => process.stderr.write(s))
+      write(`chartcast agent: --trust-root ${options.trustRoot}: ${errorMessage(err)}\n`)
+      return EXIT.CONFIG
+    }
+  }
   const logger = runtime.logger ?? createAgentLogger({ level: options.logLevel })
   const log = logger.child({ release: options.release, namespace: options.namespace, channel: options.channel })
   const state = new FileStateStore(options.stateDir, (message) => log.warn({ event: 'state-warning' }, message))
@@ -155,6 +169,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     ...(options.neverDowngrade === true && { neverDowngrade: true }),
     intervalMs: options.intervalMs,
     fromFile: options.fromFile,
+    ...(options.trustRoot === undefined ? {} : { trustRoot: options.trustRoot }),
     server: options.server,
     channel: options.channel,
     pin: options.pinVersion,
@@ -174,7 +189,8 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     sleep: runtime.sleep,
     random: runtime.random,
     now: runtime.now,
-    lock
+    lock,
+    ...(verifier !== undefined && { verifier, revisions: new FileRevisionStore(options.stateDir, (message) => log.warn({ event: 'state-warning' }, message)) })
   })
 
   const { signal, dispose } = runtime.signal !== undefined ? { signal: runtime.signal, dispose: () => {} } : processSignal(log)

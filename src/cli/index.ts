@@ -6,6 +6,8 @@ import { registerAgentCommand } from './agent.js'
 import { registerServerCommands } from './server-commands.js'
 import { registerCredentialCommands } from './credential-commands.js'
 import { registerAuditCommands } from './audit-commands.js'
+import { registerBundleCommands } from './bundle-commands.js'
+import { registerKeysCommands } from './keys-commands.js'
 
 export function buildProgram (): Command {
   const program = new Command()
@@ -23,6 +25,8 @@ export function buildProgram (): Command {
   registerCredentialCommands(program)
   registerAgentCommand(program)
   registerAuditCommands(program)
+  registerKeysCommands(program)
+  registerBundleCommands(program)
   return program
 }
 

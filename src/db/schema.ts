@@ -8,6 +8,8 @@ export const releases = pgTable('releases', {
   chartUrl: text('chart_url').notNull(),
   chartName: text('chart_name'),
   chartVersion: text('chart_version').notNull(),
+  // sha256 of the chart archive or the OCI manifest digest; null when the release pins none.
+  chartDigest: text('chart_digest'),
   values: jsonb('values').$type<Record<string, unknown>>().notNull(),
   notes: text('notes'),
   // sha256 of the canonical content: an identical re-publish is recognised by it.

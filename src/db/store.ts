@@ -37,7 +37,10 @@ export type ChangeNotice =
   | { kind: 'all' }
 
 export function chartOf (row: ReleaseRow): ChartRef {
-  return row.chartName === null ? { url: row.chartUrl, version: row.chartVersion } : { url: row.chartUrl, name: row.chartName, version: row.chartVersion }
+  const chart: ChartRef = row.chartName === null ? { url: row.chartUrl, version: row.chartVersion } : { url: row.chartUrl, name: row.chartName, version: row.chartVersion }
+  // Absent, not null, without a digest: bodies of releases without one stay byte-identical.
+  if (row.chartDigest !== null) chart.digest = row.chartDigest
+  return chart
 }
 
 async function notify (tx: Tx, notice: ChangeNotice): Promise<void> {
@@ -230,6 +233,7 @@ export function createStore (db: AppDatabase) {
           chartUrl: release.chart.url,
           chartName: release.chart.name ?? null,
           chartVersion: release.chart.version,
+          chartDigest: release.chart.digest ?? null,
           values: release.values,
           notes: release.notes,
           digest: release.digest,

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto'
 import semver from 'semver'
 import { ChartcastError } from '../errors.js'
+import { checkChartRef, ChartRefError } from './chart-ref.js'
 import type { ChartRef, ReleaseInput } from '../schemas.js'
 import { checkUpgradeFromRange } from './upgrade-path.js'
 import { canonicalJson, findForbiddenKey, type Values } from './values.js'
@@ -23,25 +24,18 @@ export function checkVersion (version: string): string {
   return version
 }
 
-/** Charts come from an http(s) chart repository or an OCI registry; nothing else (no file:, no javascript:). */
-export function checkChart (chart: ChartRef): ChartRef {
-  let url: URL
+/**
+ * Charts come from an http(s) chart repository or an OCI registry (no file:, no javascript:),
+ * name one exact chart version, and may pin the archive by digest: the shared rule of
+ * src/domain/chart-ref.ts, as a 400 here.
+ */
+export function checkChart (chart: unknown): ChartRef {
   try {
-    url = new URL(chart.url)
-  } catch {
-    throw new ChartcastError('VALIDATION_FAILED', `chart.url "${chart.url}" is not a URL`)
+    return checkChartRef(chart)
+  } catch (error) {
+    if (error instanceof ChartRefError) throw new ChartcastError('VALIDATION_FAILED', error.message)
+    throw error
   }
-  if (!['http:', 'https:', 'oci:'].includes(url.protocol)) {
-    throw new ChartcastError('VALIDATION_FAILED', `chart.url must start with http://, https:// or oci://, got "${url.protocol}"`)
-  }
-  if (url.hostname === '') throw new ChartcastError('VALIDATION_FAILED', 'chart.url has no host')
-  if (url.username !== '' || url.password !== '') {
-    throw new ChartcastError('VALIDATION_FAILED', 'chart.url must not carry credentials; configure registry access on the cluster instead')
-  }
-  if (url.protocol !== 'oci:' && chart.name === undefined) {
-    throw new ChartcastError('VALIDATION_FAILED', 'chart.name is required for an http(s) chart repository')
-  }
-  return chart
 }
 
 export function checkValues (values: unknown, where: string): Values {
@@ -70,8 +64,7 @@ export function normaliseRelease (input: ReleaseInput): NormalisedRelease {
   const values = checkValues(input.values ?? {}, 'values')
   const notes = input.notes ?? null
   const upgradeFrom = input.upgradeFrom === undefined ? null : checkUpgradeFromRange(input.upgradeFrom)
-  const normalisedChart: ChartRef = chart.name === undefined ? { url: chart.url, version: chart.version } : { url: chart.url, name: chart.name, version: chart.version }
-  return { version, chart: normalisedChart, values, notes, upgradeFrom, digest: releaseDigest(version, normalisedChart, values, notes, upgradeFrom) }
+  return { version, chart, values, notes, upgradeFrom, digest: releaseDigest(version, chart, values, notes, upgradeFrom) }
 }
 
 /**

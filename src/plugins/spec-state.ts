@@ -10,6 +10,7 @@ import { LicenseRegistry } from '../services/license-registry.js'
 import { LicenseVerifier, type LicenseKey } from '../services/license-verifier.js'
 import { SpecCache } from '../services/spec-cache.js'
 import { PublisherTokenRevocations } from '../services/publisher-token-revocations.js'
+import type { SpecSigning } from '../services/spec-signer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,6 +28,16 @@ export interface SpecStateOptions {
   resyncIntervalMs: number
   /** LISTEN_HEARTBEAT_INTERVAL (PostgreSQL's listening connection). */
   listenHeartbeatMs: number
+  /** SPEC_SIGNING_KEYS + SPEC_KEYSET loaded; null: spec answers are not signed. */
+  signing: SpecSigning | null
+}
+
+/**
+ * The re-sign timer: signatures are renewed once less than half their TTL is left, checked
+ * every quarter TTL (at most hourly), so an agent never sees one with less than a quarter left.
+ */
+export function resignSchedule (ttlMs: number): { everyMs: number, renewBeforeMs: number } {
+  return { everyMs: Math.min(Math.floor(ttlMs / 4), 3_600_000), renewBeforeMs: Math.floor(ttlMs / 2) }
 }
 
 function parseNotice (payload: string): ChangeNotice {
@@ -40,7 +51,7 @@ function parseNotice (payload: string): ChangeNotice {
 }
 
 export default fp<SpecStateOptions>(async (fastify, opts) => {
-  const cache = new SpecCache(fastify.store)
+  const cache = new SpecCache(fastify.store, opts.signing?.signer ?? null)
   const licenses = new LicenseRegistry(new LicenseVerifier(opts.keys), opts.policy, fastify.store, opts.now)
   fastify.decorate('specCache', cache)
   fastify.decorate('licenses', licenses)
@@ -81,13 +92,34 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
   }
   const resyncTimer = setInterval(() => { void resync() }, opts.resyncIntervalMs)
   resyncTimer.unref()
+
+  // Signatures are made when a spec is compiled; this renews them before they expire, so no
+  // request ever signs.
+  let resignTimer: NodeJS.Timeout | null = null
+  if (opts.signing !== null) {
+    const { everyMs, renewBeforeMs } = resignSchedule(opts.signing.signer.ttlMs)
+    const clock = opts.now ?? Date.now
+    let resigning = false
+    resignTimer = setInterval(() => {
+      if (resigning || closing) return
+      resigning = true
+      cache.resignExpiring(clock(), renewBeforeMs).then(
+        (count) => { if (count > 0) fastify.log.debug({ specs: count }, 'spec signatures renewed') },
+        (error: unknown) => { fastify.log.warn({ reason: (error as Error).message }, 'renewing spec signatures failed; trying again at the next tick') }
+      ).finally(() => { resigning = false })
+    }, everyMs)
+    resignTimer.unref()
+  }
   fastify.addHook('onClose', async () => {
     closing = true
     clearInterval(resyncTimer)
+    if (resignTimer !== null) clearInterval(resignTimer)
     await unlisten()
   })
   await licenses.loadRevocations()
   await tokenRevocations.load()
   await cache.loadAll()
   fastify.log.info({ channels: cache.channelNames().length, licenseKeys: opts.keys.length }, 'spec cache loaded')
+  if (opts.signing === null) fastify.log.warn('spec signing is off: answers carry no Chartcast-Signature and GET /keys answers 404 (set SPEC_SIGNING_KEYS and SPEC_KEYSET; see docs/signing.md)')
+  else fastify.log.info({ kid: opts.signing.signer.kid, keysetVersion: opts.signing.chain[opts.signing.chain.length - 1]!.signed.version, ttlSeconds: opts.signing.signer.ttlMs / 1000 }, 'spec answers are signed')
 }, { name: 'chartcast-spec-state', dependencies: ['chartcast-database'] })

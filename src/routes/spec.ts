@@ -13,11 +13,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { operatorChannel, type LicenseClaims } from '../domain/license.js'
 import { effectiveApplied, isSanctionedRollback, selectSpec, type Deployment } from '../domain/select-spec.js'
-import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
+import { ifNoneMatchHits } from '../domain/spec.js'
+import { SIGNATURE_HEADER } from '../domain/spec-statement.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
 import { InvalidLicenseGuard, SpecRateLimiter } from '../services/spec-rate-limiter.js'
-import type { ChannelState } from '../services/spec-cache.js'
+import type { ChannelState, ServedSpec } from '../services/spec-cache.js'
 import type { RatePolicy } from '../domain/rate-window.js'
 import { ChannelName, OperatorSpec, Spec, SpecQuery, VersionText } from '../schemas.js'
 import { described, licensedRoute } from './common.js'
@@ -82,7 +83,7 @@ interface PullEndpoint<R extends PullRequest> {
   authorize (request: R): Deployment | Promise<Deployment>
   /** What a client of this endpoint gets for a refusal (the operator's 401s challenge for Basic). */
   refusal (error: unknown): unknown
-  send (request: R, reply: FastifyReply, spec: CompiledSpec, state: ChannelState): void
+  send (request: R, reply: FastifyReply, spec: ServedSpec, state: ChannelState): void
 }
 
 const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null, now?: () => number }> = async (fastify, opts) => {
@@ -174,7 +175,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   }
 
   /** An authorized pull that is answered (200 or 304) is the deployment's check-in. */
-  function deliver<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply, deployment: Deployment, spec: CompiledSpec, state: ChannelState): void {
+  function deliver<R extends PullRequest> (endpoint: PullEndpoint<R>, request: R, reply: FastifyReply, deployment: Deployment, spec: ServedSpec, state: ChannelState): void {
     checkins.record(deployment, spec.version, request)
     servedVersions.served(deployment.id, deployment.applied, spec.version)
     endpoint.send(request, reply, spec, state)
@@ -195,6 +196,10 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     send (request, reply, spec, state) {
       const channel = spec.channel
       reply.header('etag', spec.etag).header('cache-control', 'private, no-cache').header(REVISION_HEADER, state.revisionHeader)
+      // Signed when compiled (or renewed by the timer): the hot path only copies a header. The
+      // statement names the body by its hash, so it serves the 304 of the same ETag as well.
+      const signatures = spec.signatures
+      if (signatures !== null) reply.header(SIGNATURE_HEADER, signatures.spec)
       if (spec.pollIntervalSeconds !== null) reply.header('x-poll-interval', String(spec.pollIntervalSeconds))
       if (ifNoneMatchHits(request.headers['if-none-match'], spec.etag)) {
         record(reply, 'spec', channel, 'not_modified')
@@ -241,6 +246,8 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     /** The W&B operator expects exactly 200 with `{chart, values, metadata}`: no 304 here. */
     send (_request, reply, spec, state) {
       record(reply, 'operator', spec.channel, 'ok')
+      const signatures = spec.signatures
+      if (signatures !== null) reply.header(SIGNATURE_HEADER, signatures.operator)
       reply.code(200).header('etag', spec.operatorEtag).header('cache-control', 'private, no-cache').header(REVISION_HEADER, state.revisionHeader)
         .type('application/json; charset=utf-8').send(spec.operatorBody as never)
     }
@@ -278,7 +285,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   fastify.get('/channels/:name/spec', {
     schema: {
       summary: 'The channel\'s current spec (or a pinned version), for a licensed deployment',
-      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint, `Chartcast-Revision` the channel revision the answer was served from (on 200 and 304). Answers vary on `Authorization, Chartcast-Applied`. Without `?version=` the answer is the next hop of the channel\'s upgrade path from the applied version (the version last served stands in when the header is absent); 409 NO_UPGRADE_PATH when no release it may move to admits it.',
+      description: 'License as `Authorization: Bearer <jwt>`. Optional `Chartcast-Applied: <version>`: the release the deployment runs now. Strong ETag; send If-None-Match to get 304 when nothing changed. `X-Poll-Interval` (seconds) carries the channel\'s poll hint, `Chartcast-Revision` the channel revision the answer was served from (on 200 and 304). When the server signs, `Chartcast-Signature` (on 200 and 304) is a compact JWS (EdDSA) of the statement {sha256 of the body, channel, version, revision, expires}, verified with the keyset chain of GET /keys (docs/signing.md). Answers vary on `Authorization, Chartcast-Applied`. Without `?version=` the answer is the next hop of the channel\'s upgrade path from the applied version (the version last served stands in when the header is absent); 409 NO_UPGRADE_PATH when no release it may move to admits it.',
       tags: ['spec'],
       params: Type.Object({ name: ChannelName }),
       querystring: SpecQuery,
@@ -291,7 +298,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   })
 
   fastify.get('/api/v1/operator/channel', {
-    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'NO_UPGRADE_PATH', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
+    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', description: 'The body is exactly the W&B operator\'s `{chart, values, metadata}`. When the server signs, `Chartcast-Signature` signs the SHA-256 of this body (docs/signing.md); the operator ignores it.', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'NO_UPGRADE_PATH', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
   }, (request, reply) => pull(operatorEndpoint, request, reply))
 
   fastify.get('/api/v1/operator/channel/release/:version', {

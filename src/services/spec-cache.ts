@@ -14,13 +14,29 @@ import type { ChannelFreezeRow, ChannelRow, ReleaseRow, RolloutRow } from '../db
 import { compileRollout, type RolloutState } from '../domain/rollout.js'
 import type { HopRule } from '../domain/upgrade-path.js'
 import { ChartcastError } from '../errors.js'
+import type { SpecSigner } from './spec-signer.js'
+
+/** The `Chartcast-Signature` values of one compiled spec, replaced whole when re-signed. */
+export interface SpecSignatures {
+  /** For the `GET /channels/:name/spec` body. */
+  readonly spec: string
+  /** For the W&B operator body. */
+  readonly operator: string
+  /** When they expire (ms); the re-sign timer replaces them well before. */
+  readonly expiresAtMs: number
+}
+
+/** A compiled spec as served: with its signatures when signing is on (null when it is off). */
+export interface ServedSpec extends CompiledSpec {
+  signatures: SpecSignatures | null
+}
 
 export interface ChannelState extends ChannelVersions {
   readonly name: string
   row: ChannelRow
   /** Versions promoted and not withdrawn, highest first. */
   active: string[]
-  head: CompiledSpec | null
+  head: ServedSpec | null
   /** Per active version: required, and the release's upgradeFrom (upgrade paths). */
   memberships: ReadonlyMap<string, HopRule>
   /** The channel's revision, as sent in `Chartcast-Revision` (formatted once, here). */
@@ -33,7 +49,7 @@ export interface ChannelState extends ChannelVersions {
    * Specs compiled with the state: the head and, while rollouts run, every release a pull
    * without an upgrade path can be given (down to the highest release without a rollout).
    */
-  specs: ReadonlyMap<string, CompiledSpec>
+  specs: ReadonlyMap<string, ServedSpec>
 }
 
 /** Specs compiled ahead per channel state at most; the rest are compiled when first asked for. */
@@ -74,10 +90,11 @@ export class SpecCache {
   private readonly channels = new Map<string, ChannelState>()
   /** Releases are immutable, so a cached row never goes stale. */
   private readonly releases = new Map<string, ReleaseRow>()
-  private readonly pinned = new Map<string, CompiledSpec>()
+  private readonly pinned = new Map<string, ServedSpec>()
   loaded = false
 
-  constructor (private readonly store: Store) {}
+  /** `signer`: signs every spec when it is compiled (SPEC_SIGNING_KEYS); null signs nothing. */
+  constructor (private readonly store: Store, private readonly signer: SpecSigner | null = null) {}
 
   get (name: string): ChannelState | undefined {
     return this.channels.get(name)
@@ -170,7 +187,7 @@ export class SpecCache {
    * state, or a pinned version compiled once and then kept (synchronous when it is already
    * compiled). `rollback`: the answer of a sanctioned rollback, marked `metadata.rollback`.
    */
-  specFor (state: ChannelState, version: string, rollback = false): CompiledSpec | Promise<CompiledSpec> {
+  specFor (state: ChannelState, version: string, rollback = false): ServedSpec | Promise<ServedSpec> {
     if (!rollback) {
       const compiled = state.specs.get(version)
       if (compiled !== undefined) return compiled
@@ -180,8 +197,8 @@ export class SpecCache {
     return hit ?? this.compilePinned(state, version, key, rollback)
   }
 
-  private async compilePinned (state: ChannelState, version: string, key: string, rollback: boolean): Promise<CompiledSpec> {
-    const spec = compileFor(state.row, await this.loadRelease(version), rollback)
+  private async compilePinned (state: ChannelState, version: string, key: string, rollback: boolean): Promise<ServedSpec> {
+    const spec = await this.served(compileFor(state.row, await this.loadRelease(version), rollback), state.row.revision)
     // A refresh may have installed a newer state (and dropped this channel's pinned specs)
     // while the release was read: a spec of the replaced state would then stay cached.
     if (this.channels.get(state.name) === state) boundedSet(this.pinned, key, spec, MAX_PINNED_SPECS)
@@ -200,16 +217,51 @@ export class SpecCache {
     // A rollout completed by hand admits everyone, as no rollout does: selection skips it.
     const rollouts = new Map(rolloutRows.filter((r) => r.state !== 'complete').map((r) => [r.version, compileRollout(rolloutRecordOf(r), freezes)]))
     const rollbacks = new Set(memberships.filter((m) => m.state === 'withdrawn' && m.rollback).map((m) => m.version))
-    const specs = new Map<string, CompiledSpec>()
+    const specs = new Map<string, ServedSpec>()
     const base = { name: row.name, row, active, memberships: rules, revisionHeader, rollouts, rollbacks, specs }
     if (headVersion === null) return { ...base, head: null }
-    const head = compileFor(row, await this.loadRelease(headVersion))
+    const head = await this.served(compileFor(row, await this.loadRelease(headVersion)), row.revision)
     specs.set(head.version, head)
     // Highest first, down to the first release without a rollout: below it nobody is answered.
     for (let i = 0; i + 1 < active.length && rollouts.has(active[i]!) && specs.size < MAX_PRECOMPILED; i++) {
-      specs.set(active[i + 1]!, compileFor(row, await this.loadRelease(active[i + 1]!)))
+      specs.set(active[i + 1]!, await this.served(compileFor(row, await this.loadRelease(active[i + 1]!)), row.revision))
     }
     return { ...base, head }
+  }
+
+  private async served (spec: CompiledSpec, revision: number): Promise<ServedSpec> {
+    return Object.assign(spec, { signatures: await this.sign(spec, revision) })
+  }
+
+  /** Both bodies' statements: same channel, version and revision, each its own body's SHA-256. */
+  private async sign (spec: CompiledSpec, revision: number): Promise<SpecSignatures | null> {
+    if (this.signer === null) return null
+    const subject = { channel: spec.channel, version: spec.version, revision }
+    const [forSpec, forOperator] = await Promise.all([this.signer.sign(spec.body, subject), this.signer.sign(spec.operatorBody, subject)])
+    return { spec: forSpec.jws, operator: forOperator.jws, expiresAtMs: Math.min(forSpec.expiresAtMs, forOperator.expiresAtMs) }
+  }
+
+  /**
+   * The re-sign timer's work: every served spec (heads and pinned ones) whose signatures expire
+   * before `renewBeforeMs` from `nowMs` gets new ones. The hot path keeps reading whichever
+   * signatures object is in place; it is swapped whole. Returns how many specs were re-signed.
+   */
+  async resignExpiring (nowMs: number, renewBeforeMs: number): Promise<number> {
+    if (this.signer === null) return 0
+    let count = 0
+    const specs: Array<[ServedSpec, number]> = []
+    // The head is one of the specs compiled with the state.
+    for (const state of this.channels.values()) for (const spec of state.specs.values()) specs.push([spec, state.row.revision])
+    for (const [key, spec] of this.pinned) {
+      const revision = this.channels.get(key.slice(0, key.lastIndexOf('@')))?.row.revision
+      if (revision !== undefined) specs.push([spec, revision])
+    }
+    for (const [spec, revision] of specs) {
+      if (spec.signatures !== null && spec.signatures.expiresAtMs - nowMs > renewBeforeMs) continue
+      spec.signatures = await this.sign(spec, revision)
+      count++
+    }
+    return count
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {

@@ -24,7 +24,7 @@ t.test('other resources and malformed charts are refused', async (t) => {
   t.throws(bad({ url: 'https://charts.example.com', version: '1.0.0' }), { message: /chart.name is required for an https/ })
   t.throws(bad({ url: 'https://charts.example.com', name: '--post-renderer=/bin/x', version: '1.0.0' }), { message: /chart.name must be a chart name/ })
   t.throws(bad({ url: 'https://charts.example.com', name: 'acme', version: '--devel' }), { message: /chart.version/ })
-  t.throws(bad({ url: 'file:///etc', name: 'acme', version: '1' }), { message: /http, https or oci/ })
+  t.throws(bad({ url: 'file:///etc', name: 'acme', version: '1' }), { message: /must start with http:\/\/, https:\/\/ or oci:\/\// })
   t.throws(bad({ url: 'oci://r.example.com/acme' }), { message: /chart.version/ })
 })
 

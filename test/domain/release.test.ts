@@ -30,16 +30,16 @@ t.test('checkChart refuses other schemes, naming the scheme', async (t) => {
 })
 
 t.test('checkChart refuses text that is not a URL', async (t) => {
-  t.throws(() => checkChart({ url: 'charts.example.com/acme', name: 'x', version: '1' }), { code: 'VALIDATION_FAILED', message: /not a URL/ })
+  t.throws(() => checkChart({ url: 'charts.example.com/acme', name: 'x', version: '1.0.0' }), { code: 'VALIDATION_FAILED', message: /not a URL/ })
 })
 
 t.test('checkChart refuses credentials in the URL', async (t) => {
-  t.throws(() => checkChart({ url: 'https://user:secret@charts.example.com/acme', name: 'x', version: '1' }), { code: 'VALIDATION_FAILED', message: /credentials/ })
+  t.throws(() => checkChart({ url: 'https://user:secret@charts.example.com/acme', name: 'x', version: '1.0.0' }), { code: 'VALIDATION_FAILED', message: /credentials/ })
 })
 
 t.test('checkChart needs a name for http(s) repositories but not for oci', async (t) => {
-  t.throws(() => checkChart({ url: 'https://charts.example.com/acme', version: '1' }), { code: 'VALIDATION_FAILED', message: /chart.name/ })
-  t.doesNotThrow(() => checkChart({ url: 'oci://r.example.com/acme', version: '1' }))
+  t.throws(() => checkChart({ url: 'https://charts.example.com/acme', version: '1.0.0' }), { code: 'VALIDATION_FAILED', message: /chart.name/ })
+  t.doesNotThrow(() => checkChart({ url: 'oci://r.example.com/acme', version: '1.0.0' }))
 })
 
 t.test('checkValues accepts maps and refuses arrays, strings and null', async (t) => {

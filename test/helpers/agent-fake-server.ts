@@ -14,7 +14,7 @@ import { canonicalJson } from '../../src/domain/values.js'
 export interface SpecBody {
   channel: string
   version: string
-  chart: { url: string, name?: string, version: string }
+  chart: { url: string, name?: string, version: string, digest?: string }
   values: Record<string, unknown>
   metadata?: Record<string, unknown>
 }

@@ -67,6 +67,7 @@ export interface AgentParts {
   allowDowngrade?: boolean
   intervalMs?: number
   fromFile?: string
+  trustRoot?: string
   sleep?: Sleep
   random?: () => number
   /** Post apply reports: `true` for a Reporter on the same client, or options for it. Off when absent. */
@@ -86,6 +87,7 @@ export function makeReconciler (parts: AgentParts): Reconciler {
     allowDowngrade: parts.allowDowngrade ?? false,
     intervalMs: parts.intervalMs,
     fromFile: parts.fromFile,
+    ...(parts.trustRoot === undefined ? {} : { trustRoot: parts.trustRoot }),
     server: parts.server,
     channel: parts.channel ?? 'stable',
     pin: parts.pin,

@@ -17,7 +17,14 @@
  *
  * Every call's argv is recorded, with a copy of the values file it was given and that file's
  * mode. Two helm processes that overlap in time (for one namespace) are recorded as an overlap.
+ *
+ * It also stands in for chart repositories: `serveChart` gives it real .tgz files, which
+ * `helm pull` copies into `--destination` (http(s) repositories by --repo, name and
+ * --version; OCI references by version, or by `@sha256:<manifest digest>`, where the manifest
+ * is modelled as OCI's, naming the archive's sha256 as its chart layer). For
+ * `upgrade --install` with a local archive it records the sha256 of the file it was given.
  */
+import { createHash } from 'node:crypto'
 import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,6 +34,28 @@ export interface HelmCall {
   valuesPath: string | null
   values: string | null
   valuesMode: number | null
+  /** `upgrade` given a local chart archive: its sha256 (sha256:<hex>) when helm read it. */
+  chartFileDigest?: string | null
+  /** `pull`: the mode of its --destination directory. */
+  destinationMode?: number
+}
+
+/** A chart the stand-in serves: `repo` is an http(s) repository URL or the oci:// reference of the chart. */
+export interface ServedChart {
+  repo: string
+  name: string
+  version: string
+  archive: Uint8Array
+}
+
+/** The manifest the stand-in's registry holds for an archive; its digest is what `@sha256:` pulls name. */
+export function standinOciManifest (archive: Uint8Array): string {
+  const layer = 'sha256:' + createHash('sha256').update(archive).digest('hex')
+  return JSON.stringify({ schemaVersion: 2, config: { mediaType: 'application/vnd.cncf.helm.config.v1+json' }, layers: [{ mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: layer, size: archive.length }] })
+}
+
+export function standinOciManifestDigest (archive: Uint8Array): string {
+  return 'sha256:' + createHash('sha256').update(standinOciManifest(archive)).digest('hex')
 }
 
 export interface StandinRevision {
@@ -73,8 +102,14 @@ if (valuesPath) {
   values = fs.readFileSync(valuesPath, 'utf8')
   valuesMode = fs.statSync(valuesPath).mode & 0o777
 }
+const sha256 = (bytes) => 'sha256:' + require('crypto').createHash('sha256').update(bytes).digest('hex')
+const record = { argv: args, valuesPath, values, valuesMode }
+if (args[0] === 'pull') record.destinationMode = fs.statSync(flag('--destination')).mode & 0o777
+if (args[0] === 'upgrade' && args[3] && args[3].startsWith('/')) {
+  record.chartFileDigest = fs.existsSync(args[3]) ? sha256(fs.readFileSync(args[3])) : null
+}
 const n = fs.readdirSync(dir).filter((f) => f.startsWith('call-')).length
-fs.writeFileSync(path.join(dir, 'call-' + String(n).padStart(4, '0') + '-' + process.pid + '.json'), JSON.stringify({ argv: args, valuesPath, values, valuesMode }))
+fs.writeFileSync(path.join(dir, 'call-' + String(n).padStart(4, '0') + '-' + process.pid + '.json'), JSON.stringify(record))
 
 const namespace = flag('--namespace') || 'default'
 const running = path.join(dir, 'running-' + namespace)
@@ -131,6 +166,26 @@ if (command === 'history') {
   revision.description = flag('--description') || (previous ? 'Upgrade complete' : 'Install complete')
   save(state)
   finish(0)
+} else if (command === 'pull') {
+  const [ref, pinned] = args[1].split('@')
+  const repo = flag('--repo')
+  const version = flag('--version')
+  const served = (behaviour.charts || []).find((c) => c.version === version && (repo === undefined ? c.repo === ref : c.repo === repo && c.name === ref))
+  if (served === undefined) {
+    process.stderr.write('Error: chart "' + ref + '" version "' + version + '" not found\\n')
+    finish(1)
+  }
+  const archive = fs.readFileSync(path.join(dir, served.file))
+  if (pinned !== undefined) {
+    const layer = sha256(archive)
+    const manifest = JSON.stringify({ schemaVersion: 2, config: { mediaType: 'application/vnd.cncf.helm.config.v1+json' }, layers: [{ mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: layer, size: archive.length }] })
+    if (sha256(Buffer.from(manifest)) !== pinned) {
+      process.stderr.write('Error: ' + ref + '@' + pinned + ': not found\\n')
+      finish(1)
+    }
+  }
+  fs.writeFileSync(path.join(flag('--destination'), served.name + '-' + version + '.tgz'), archive)
+  finish(0)
 } else {
   process.stderr.write('stand-in helm: unsupported command ' + command + '\\n')
   finish(64)
@@ -153,8 +208,24 @@ export class StandinHelm {
     return helm
   }
 
+  private served: Array<Omit<ServedChart, 'archive'> & { file: string }> = []
+  private behaviour: Record<string, unknown> = { exitCode: 0, stderr: '' }
+
   async behave (exitCode: number, stderr = '', more: Omit<StandinBehaviour, 'exitCode' | 'stderr'> = {}): Promise<void> {
-    await writeFile(join(this.dir, 'behaviour.json'), JSON.stringify({ exitCode, stderr, ...more }))
+    this.behaviour = { exitCode, stderr, ...more }
+    await this.writeBehaviour()
+  }
+
+  /** From now on `helm pull` of this chart gets these bytes (a later call for the same chart replaces them). */
+  async serveChart (chart: ServedChart): Promise<void> {
+    const file = `served-${this.served.length}.tgz`
+    await writeFile(join(this.dir, file), chart.archive)
+    this.served = [{ repo: chart.repo, name: chart.name, version: chart.version, file }, ...this.served]
+    await this.writeBehaviour()
+  }
+
+  private async writeBehaviour (): Promise<void> {
+    await writeFile(join(this.dir, 'behaviour.json'), JSON.stringify({ ...this.behaviour, charts: this.served }))
   }
 
   /** All calls, in the order they started. */

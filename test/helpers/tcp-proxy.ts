@@ -143,3 +143,50 @@ export function targetOf (databaseUrl: string): { host: string, port: number } {
   const url = new URL(databaseUrl)
   return { host: url.hostname === '' ? '127.0.0.1' : url.hostname, port: url.port === '' ? 5432 : Number(url.port) }
 }
+
+/**
+ * A stand-in for a hostile network between an agent and the server: forwards TCP to `target`
+ * and, while `tamper` is set, passes every chunk the server sends through it before the client
+ * sees it (a compromised proxy rewriting answers). Rewrites that keep the length keep the HTTP
+ * framing valid, so the client reads a well-formed, altered answer.
+ *
+ *   const proxy = await startTamperingProxy({ host: '127.0.0.1', port })
+ *   proxy.tamper = (chunk) => Buffer.from(chunk.toString('latin1').replace('"replicas":2', '"replicas":9'), 'latin1')
+ */
+export interface TamperingProxy {
+  readonly port: number
+  /** http://127.0.0.1:<port> */
+  readonly url: string
+  tamper: ((chunk: Buffer) => Buffer) | null
+  close (): Promise<void>
+}
+
+export async function startTamperingProxy (target: { host: string, port: number }): Promise<TamperingProxy> {
+  const sockets = new Set<net.Socket>()
+  let proxy: TamperingProxy | null = null
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host)
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('error', () => {})
+      socket.on('close', () => sockets.delete(socket))
+    }
+    client.pipe(upstream)
+    upstream.on('data', (chunk: Buffer) => { client.write(proxy?.tamper == null ? chunk : proxy.tamper(chunk)) })
+    upstream.on('end', () => client.end())
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  proxy = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    tamper: null,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+  return proxy
+}

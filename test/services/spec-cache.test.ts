@@ -15,7 +15,7 @@ function channelRow (values: Record<string, unknown>, revision = 1, name = 'stab
 }
 
 function releaseRow (version: string): ReleaseRow {
-  return { version, chartUrl: 'https://charts.example.com/acme', chartName: 'acme', chartVersion: '0.1.0', values: { tag: version }, notes: null, digest: 'd', upgradeFrom: null, createdAt: at, createdBy: 'rita' }
+  return { version, chartUrl: 'https://charts.example.com/acme', chartName: 'acme', chartVersion: '0.1.0', chartDigest: null, values: { tag: version }, notes: null, digest: 'd', upgradeFrom: null, createdAt: at, createdBy: 'rita' }
 }
 
 function membership (version: string, channel = 'stable'): ChannelMembershipRow {

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
+import { fetchVerifiedChart, type VerifiedChartRequest } from '../chart-fetch.js'
 import type { DesiredState } from '../desired.js'
 import { ApplierUnavailableError } from '../errors.js'
 import { writeFileDurable } from '../fsutil.js'
@@ -58,12 +59,15 @@ export class HelmApplier implements Applier {
   constructor (private readonly opts: HelmApplierOptions) {}
 
   /** The argv after the binary; exported through the class so tests and docs can show it. */
-  buildArgs (desired: DesiredState, target: ApplyTarget, valuesFile: string, facts?: ChartcastFacts): string[] {
+  buildArgs (desired: DesiredState, target: ApplyTarget, valuesFile: string, facts?: ChartcastFacts, verifiedChartFile?: string): string[] {
     const { chart } = desired
-    const args = ['upgrade', '--install', target.release, chartReference(chart)]
-    if (!isOci(chart)) args.push('--repo', chart.url)
+    // A verified local archive is installed as it is: no --repo or --version to resolve again.
+    const args = ['upgrade', '--install', target.release, verifiedChartFile ?? chartReference(chart)]
+    if (verifiedChartFile === undefined) {
+      if (!isOci(chart)) args.push('--repo', chart.url)
+      args.push('--version', chart.version)
+    }
     args.push(
-      '--version', chart.version,
       '--namespace', target.namespace,
       '--create-namespace',
       '-f', valuesFile,
@@ -113,10 +117,20 @@ export class HelmApplier implements Applier {
     try {
       const valuesFile = join(dir, 'values.yaml')
       await writeFileDurable(valuesFile, stringify(desired.values), 0o600)
-      await this.run(this.buildArgs(desired, target, valuesFile, facts))
+      const chartFile = await this.verifiedChart(desired, dir)
+      await this.run(this.buildArgs(desired, target, valuesFile, facts, chartFile))
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  }
+
+  /** With chart.digest, the path of the pulled (or bundled) archive once its digest is checked; src/agent/chart-fetch.ts. */
+  private async verifiedChart (desired: DesiredState, dir: string): Promise<string | undefined> {
+    const { digest } = desired.chart
+    if (digest === undefined) return undefined
+    const request: VerifiedChartRequest = { chart: { ...desired.chart, digest }, workDir: dir, runHelm: async (args) => { await this.run(args) } }
+    if (desired.chartArchive !== undefined) request.archive = desired.chartArchive
+    return await fetchVerifiedChart(request)
   }
 
   /** Runs helm and resolves to its stdout (at most STDOUT_MAX; `truncated` when it printed more). */
