@@ -82,5 +82,5 @@ t.test('outside production the same start falls back to development keys', async
   // A closed database port stops the start right after the keys, so the test needs no server.
   const result = await runCli(['serve'], { DATA_DIR: dataDir, CHANNELS_DIR: path.join(dataDir, 'none'), PORT: '0', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' })
   t.match(result.stderr, /connection refused/)
-  t.same(readdirSync(path.join(dataDir, 'dev-keys')).sort(), ['auth-secret', 'license-private.pem', 'license-public.pem'])
+  t.same(readdirSync(path.join(dataDir, 'dev-keys')).sort(), ['auth-secret', 'license-private.pem', 'license-public.pem', 'spec-signing'], 'the spec-signing key directory too (docs/signing.md)')
 })

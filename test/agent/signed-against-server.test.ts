@@ -92,3 +92,41 @@ t.test('a --trust-root that is not a key is a configuration error', async (t) =>
   t.equal(code, 2)
   t.match(err, /--trust-root/)
 })
+
+t.test('a replayed older signed answer is refused (revision-rollback), nothing applied', async (t) => {
+  const signing = testSigning(t)
+  const s = await buildTestServer(t, { env: signing.env })
+  t.equal((await s.putChannel('stable')).statusCode, 201)
+  t.equal((await s.publish('1.0.0', { values: { tag: 'one' } })).statusCode, 201)
+  t.equal((await s.promote('stable', '1.0.0')).statusCode, 201)
+  const url = new URL(await s.listen())
+  const proxy = await startTamperingProxy({ host: url.hostname, port: Number(url.port) })
+  t.teardown(async () => { await proxy.close() })
+  const wd = await workdir()
+  await writeFile(wd.licenseFile, await s.license({ channels: ['stable'] }))
+  const out = join(wd.dir, 'out')
+  const logs = captureLogs()
+  const run = async () => await runAgentCli(['--server', proxy.url, '--channel', 'stable', '--license-file', wd.licenseFile, '--release', 'acme', '--namespace', 'acme-ns',
+    '--state-dir', wd.stateDir, '--applier', 'dir', '--out', out, '--trust-root', signing.rootPublicFile, '--once'], { logger: logs.logger })
+
+  // The attacker records the whole signed 200 answer for 1.0.0 as it passes.
+  let recorded: Buffer | null = null
+  proxy.tamper = (chunk) => {
+    if (/^HTTP\/1\.1 200/.test(chunk.toString('latin1')) && chunk.toString('latin1').toLowerCase().includes('chartcast-signature:')) recorded = chunk
+    return chunk
+  }
+  t.equal(await run(), 0)
+  t.ok(recorded, 'a signed answer was recorded')
+
+  t.equal((await s.publish('1.1.0', { values: { tag: 'two' } })).statusCode, 201)
+  t.equal((await s.promote('stable', '1.1.0')).statusCode, 201)
+  proxy.tamper = null
+  t.equal(await run(), 0)
+  t.equal(logs.find('done').at(-1)?.outcome, 'applied')
+
+  // Then answers every spec pull with the old, validly signed answer.
+  proxy.tamper = (chunk) => chunk.toString('latin1').toLowerCase().includes('etag:') ? recorded! : chunk
+  t.equal(await run(), 5)
+  t.equal(logs.find('verification-failed').at(-1)?.check, 'revision-rollback')
+  t.equal((JSON.parse(await readFile(join(out, 'current', 'spec.json'), 'utf8')) as { version: string }).version, '1.1.0', 'the running release stays')
+})
