@@ -41,6 +41,11 @@ export interface AppOptions {
   database?: Database
   /** Clock for license time checks; tests move it. */
   now?: () => number
+  /**
+   * Not a setting: `false` makes pulls record no check-in, so the bench can show what
+   * recording costs (bench/run.ts). Every server records.
+   */
+  recordCheckins?: boolean
 }
 
 /**
@@ -145,7 +150,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     flushIntervalMs: opts.config.checkinFlushIntervalMs,
     maxPending: opts.config.checkinMaxPending,
     reportRetentionSeconds: opts.config.reportRetentionSeconds,
-    ...(opts.now !== undefined && { now: opts.now })
+    ...(opts.now !== undefined && { now: opts.now }),
+    ...(opts.recordCheckins === false && { recordCheckins: false })
   })
   await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })
 
