@@ -31,7 +31,7 @@ export type FleetCommand = FleetStart | { type: 'flush' } | { type: 'record' } |
 export interface FleetMemory { rssMb: number, heapUsedMb: number, externalMb: number, arrayBuffersMb: number, maxRssMb: number }
 export type FleetReply =
   | { type: 'started', recordNsPerCall: number, pending: number, memory: FleetMemory, emptyMemory: FleetMemory }
-  | { type: 'recorded', recordNsPerCall: number, pending: number }
+  | { type: 'recorded', recordNsPerCall: number, pending: number, memory: FleetMemory }
   | { type: 'flushed', rows: number, seconds: number, cpuSeconds: number, startedAtMs: number, endedAtMs: number, memory: FleetMemory }
   | { type: 'listening', url: string }
   | { type: 'failed', error: string }
@@ -86,7 +86,7 @@ async function handle (command: FleetCommand): Promise<FleetReply | null> {
       return { type: 'started', recordNsPerCall, pending: bench.app.checkins.pendingCount, memory: await settledMemory(), emptyMemory }
     }
     case 'record':
-      return { type: 'recorded', recordNsPerCall: recordAll(bench!, start!), pending: bench!.app.checkins.pendingCount }
+      return { type: 'recorded', recordNsPerCall: recordAll(bench!, start!), pending: bench!.app.checkins.pendingCount, memory: await settledMemory() }
     case 'flush': {
       const rows = bench!.app.checkins.pendingCount
       const cpu = process.cpuUsage()

@@ -46,6 +46,8 @@ const RELEASES_PER_CHANNEL = Number(process.env.BENCH_RELEASES ?? '200') // fewe
 const PROFILE = process.env.BENCH_PROFILE === '1'
 /** BENCH_RSS=0 skips the RSS measurement (quick profiling runs). */
 const MEASURE_RSS = process.env.BENCH_RSS !== '0'
+/** BENCH_SPEC=0 skips phases 1-4, the variants and replica convergence (to run only the fleet or memory). */
+const MEASURE_SPEC = process.env.BENCH_SPEC !== '0'
 /** BENCH_HOSTILE=0 skips the hostile bodies (about a minute). */
 const MEASURE_HOSTILE = process.env.BENCH_HOSTILE !== '0'
 const LICENSES = 10_000
@@ -704,10 +706,11 @@ async function fleetScale (script: string, driver: 'pglite' | 'postgres', databa
     const started = await fleet.send({ type: 'start', databaseUrl: throwaway?.url ?? null, deployments: FLEET_DEPLOYMENTS, channels: CHANNELS, releasesPerChannel: 3, keyPair, authSecret }, 'started')
     log(`   ${started.pending} deployments pending: RSS ${started.memory.rssMb} MB (heap ${started.memory.heapUsedMb} MB; ${started.emptyMemory.rssMb} MB before recording), ${fmt(started.recordNsPerCall / 1000, 2)} µs per record()`)
     const insert = await fleet.send({ type: 'flush' }, 'flushed')
-    log(`   flush of ${insert.rows} new deployments: ${fmt(insert.seconds, 1)} s (${fmt(insert.cpuSeconds, 1)} s CPU in the server)`)
-    await fleet.send({ type: 'record' }, 'recorded')
+    log(`   flush of ${insert.rows} new deployments: ${fmt(insert.seconds, 1)} s (${fmt(insert.cpuSeconds, 1)} s CPU in the server); largest RSS so far ${insert.memory.maxRssMb} MB`)
+    const again = await fleet.send({ type: 'record' }, 'recorded')
+    log(`   recorded again (newer): RSS ${again.memory.rssMb} MB, largest so far ${again.memory.maxRssMb} MB`)
     const update = await fleet.send({ type: 'flush' }, 'flushed')
-    log(`   flush of ${update.rows} changed deployments: ${fmt(update.seconds, 1)} s (${fmt(update.cpuSeconds, 1)} s CPU in the server)`)
+    log(`   flush of ${update.rows} changed deployments: ${fmt(update.seconds, 1)} s (${fmt(update.cpuSeconds, 1)} s CPU in the server); largest RSS so far ${update.memory.maxRssMb} MB`)
     await fleet.send({ type: 'record' }, 'recorded')
     const { url } = await fleet.send({ type: 'listen' }, 'listening')
     client.items('spec', licenses.map((l) => ({ path: `/channels/${l.channel}/spec`, headers: { authorization: `Bearer ${l.token}` } })))
@@ -739,7 +742,7 @@ async function fleetScale (script: string, driver: 'pglite' | 'postgres', databa
     const rpsDuring = Math.round(inside / insideMs * 1000)
     const rpsWithout = Math.round(outside / outsideMs * 1000)
     const summary = summarise('fleetUnderLoad', [{ ...result, serverCpuMs: 0, wallMs: result.seconds * 1000 }], 200)
-    const maxRssMb = Math.max(started.memory.maxRssMb, insert.memory.maxRssMb, update.memory.maxRssMb, during.memory.maxRssMb)
+    const maxRssMb = during.memory.maxRssMb
     log(`   during the flush (${fmt(during.seconds, 1)} s): ${rpsDuring} req/s; before and after it: ${rpsWithout} req/s; ratio ${fmt(rpsDuring / rpsWithout, 3)}; largest RSS ${maxRssMb} MB`)
     return {
       driver,
@@ -778,13 +781,13 @@ async function main (): Promise<void> {
   const rss: Record<string, RssResult & { seedSeconds: number, emptyRssMb: number, emptyHeapUsedMb: number }> = {}
   let fleet: FleetResult | null = null
 
-  {
+  if (MEASURE_SPEC) {
     const { run, bench } = await runDriver('pglite', null, keyPair, authSecret, licenses)
     await bench.close()
     runs.push(run)
     printRun(run)
   }
-  if (DATABASE_URL !== null) {
+  if (MEASURE_SPEC && DATABASE_URL !== null) {
     const throwaway = await createThrowawayDatabase(DATABASE_URL)
     try {
       const { run, bench } = await runDriver('postgres', throwaway.url, keyPair, authSecret, licenses)
@@ -800,7 +803,7 @@ async function main (): Promise<void> {
     } finally {
       await throwaway.drop()
     }
-  } else {
+  } else if (MEASURE_SPEC) {
     log('\nDATABASE_URL not set: PostgreSQL run and replica convergence skipped')
   }
 
