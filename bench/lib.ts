@@ -45,6 +45,12 @@ export interface BenchAppOptions {
   logLevel?: string
   /** Spec signing on (bench/signing-setup.ts); absent or null: answers are not signed. */
   specSigning?: SpecSigning | null
+  /** Environment on top of the bench's own (a variant's settings), as the server reads it. */
+  env?: Record<string, string>
+  /** A database another bench app opened (a second instance on the same data); not closed here. */
+  database?: Database
+  /** false: pulls record no check-in (AppOptions.recordCheckins), to show what recording costs. */
+  recordCheckins?: boolean
 }
 
 export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp> {
@@ -67,16 +73,18 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
     // autocannon is one address standing in for a fleet: the default cap of 100 connections per
     // address would close the connections it opens past its 100 (warm-up, reconnects).
     MAX_CONNECTIONS_PER_ADDRESS: '0',
-    ...(options.databaseUrl !== null && { DATABASE_URL: options.databaseUrl })
+    ...(options.databaseUrl !== null && { DATABASE_URL: options.databaseUrl }),
+    ...options.env
   })
-  const database = await openDatabase({
+  const ownsDatabase = options.database === undefined
+  const database = options.database ?? await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     inMemory: options.databaseUrl === null && options.dataDir === undefined
   })
   const licenseKeys = await loadLicenseKeys(config.licensePublicKeys)
   const fastify = Fastify(fastifyOptions(config))
-  await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database, specSigning: options.specSigning ?? null })
+  await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database, specSigning: options.specSigning ?? null, ...(options.recordCheckins === false && { recordCheckins: false }) })
   await fastify.ready()
   const tokens = {
     admin: (await issuePublisherToken(options.authSecret, { sub: 'bench-admin', role: 'admin', expiresIn: 86400 })).token,
@@ -96,7 +104,7 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
     },
     close: async () => {
       await fastify.close()
-      await database.close()
+      if (ownsDatabase) await database.close()
       rmSync(scratch, { recursive: true, force: true })
     }
   }

@@ -24,6 +24,13 @@ export interface LoadJob {
   duration: number
   /** Stop after this many requests (the cold pass). */
   amount?: number
+  /**
+   * Requests per second offered over all connections (autocannon `overallRate`): each
+   * connection sends its share of a second's quota, then waits for the next second.
+   */
+  overallRate?: number
+  /** Count responses per this many ms since the first request (LoadResult.timeline). */
+  timelineMs?: number
   /** Which request set to go round-robin over. */
   items: string
 }
@@ -38,15 +45,19 @@ export interface LoadResult {
   maxMs: number
   /** CPU the load generator used, in % of one core: near 100 means the client was the limit. */
   clientCpuPercent: number
+  /** With timelineMs: responses per bucket, and when the first request went out (epoch ms). */
+  timeline?: { bucketMs: number, startedAtMs: number, counts: number[] }
 }
 
-export type ParentMessage = { type: 'items', key: string, items: LoadItem[] } | { type: 'job', job: LoadJob } | { type: 'exit' }
+/** `stop` ends the running job now (a job of open-ended duration: the parent decides when). */
+export type ParentMessage = { type: 'items', key: string, items: LoadItem[] } | { type: 'job', job: LoadJob } | { type: 'stop' } | { type: 'exit' }
 export type LoadMessage = { type: 'started', id: number } | { type: 'result', id: number, result: LoadResult } | { type: 'failed', id: number, error: string }
 
 export const BUCKET_MS = 0.01
 const BUCKETS = 200_000 // 2 s; slower responses land in the last bucket
 
 const sets = new Map<string, { items: LoadItem[], next: number }>()
+let running: { stop: () => void } | null = null
 
 async function run (job: LoadJob): Promise<LoadResult> {
   const set = sets.get(job.items)
@@ -58,13 +69,16 @@ async function run (job: LoadJob): Promise<LoadResult> {
   let failed!: (error: unknown) => void
   const finished = new Promise<autocannon.Result>((resolve, reject) => { done = resolve; failed = reject })
   const cpu = process.cpuUsage()
+  const timeline: number[] = []
   process.send!({ type: 'started', id: job.id } satisfies LoadMessage)
   const started = process.hrtime.bigint()
+  const startedAtMs = Date.now()
   const instance = autocannon({
     url: job.url,
     connections: job.connections,
     duration: job.duration,
     ...(job.amount !== undefined && { amount: job.amount }),
+    ...(job.overallRate !== undefined && { overallRate: job.overallRate }),
     requests: [{
       method: 'GET',
       setupRequest: (request) => {
@@ -76,8 +90,14 @@ async function run (job: LoadJob): Promise<LoadResult> {
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
     histogram[Math.min(BUCKETS - 1, Math.floor(ms / BUCKET_MS))]!++
     if (ms > maxMs) maxMs = ms
+    if (job.timelineMs !== undefined) {
+      const bucket = Math.floor((Date.now() - startedAtMs) / job.timelineMs)
+      while (timeline.length <= bucket) timeline.push(0)
+      timeline[bucket]!++
+    }
   })
-  const result = await finished
+  running = { stop: () => { instance.stop() } }
+  const result = await finished.finally(() => { running = null })
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const used = process.cpuUsage(cpu)
   const statusCodes: Record<string, number> = {}
@@ -91,7 +111,8 @@ async function run (job: LoadJob): Promise<LoadResult> {
     timeouts: result.timeouts,
     histogram: sparse,
     maxMs,
-    clientCpuPercent: Math.round((used.user + used.system) / 1e6 / seconds * 100)
+    clientCpuPercent: Math.round((used.user + used.system) / 1e6 / seconds * 100),
+    ...(job.timelineMs !== undefined && { timeline: { bucketMs: job.timelineMs, startedAtMs, counts: timeline } })
   }
 }
 
@@ -100,6 +121,8 @@ if (process.send !== undefined) {
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'items') {
       sets.set(message.key, { items: message.items, next: 0 })
+    } else if (message.type === 'stop') {
+      running?.stop()
     } else if (message.type === 'exit') {
       queue = queue.then(() => process.exit(0))
     } else {

@@ -35,6 +35,8 @@ export interface RssResult {
   arrayBuffersMb: number
   startSeconds: number
   seedSeconds?: number
+  /** PGlite only: the size of its WebAssembly memory, which it reserves up front and never gives back. */
+  wasmMemoryMb?: number
 }
 
 const mb = (bytes: number): number => Math.round(bytes / 1_048_576 * 10) / 10
@@ -105,7 +107,15 @@ async function serve (job: RssJob): Promise<RssResult> {
       await new Promise((resolve) => setTimeout(resolve, 200))
     }
     const usage = process.memoryUsage()
-    return { rssMb: mb(usage.rss), heapUsedMb: mb(usage.heapUsed), externalMb: mb(usage.external), arrayBuffersMb: mb(usage.arrayBuffers), startSeconds }
+    const wasm = (bench.database.db as unknown as { $client?: { mod?: { wasmMemory?: { buffer: ArrayBuffer } } } }).$client?.mod?.wasmMemory
+    return {
+      rssMb: mb(usage.rss),
+      heapUsedMb: mb(usage.heapUsed),
+      externalMb: mb(usage.external),
+      arrayBuffersMb: mb(usage.arrayBuffers),
+      startSeconds,
+      ...(job.databaseUrl === null && wasm !== undefined && { wasmMemoryMb: mb(wasm.buffer.byteLength) })
+    }
   } finally {
     await bench.close()
   }

@@ -49,6 +49,11 @@ export interface AppOptions {
   now?: () => number
   /** Spec signing material; when absent it is loaded from SPEC_SIGNING_KEYS and SPEC_KEYSET (null: unsigned). */
   specSigning?: SpecSigning | null
+  /**
+   * Not a setting: `false` makes pulls record no check-in, so the bench can show what
+   * recording costs (bench/run.ts). Every server records.
+   */
+  recordCheckins?: boolean
 }
 
 /** SPEC_SIGNING_KEYS + SPEC_KEYSET, loaded and checked once at start-up; null when not configured. */
@@ -166,7 +171,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     flushIntervalMs: opts.config.checkinFlushIntervalMs,
     maxPending: opts.config.checkinMaxPending,
     reportRetentionSeconds: opts.config.reportRetentionSeconds,
-    ...(opts.now !== undefined && { now: opts.now })
+    ...(opts.now !== undefined && { now: opts.now }),
+    ...(opts.recordCheckins === false && { recordCheckins: false })
   })
   await fastify.register(authPlugin, {
     secret: opts.authSecret,

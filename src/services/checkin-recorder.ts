@@ -58,7 +58,14 @@ export interface CheckinRecorderOptions {
 
 /** A User-Agent is the client's text: kept short, as it is stored on every deployment. */
 export const MAX_AGENT_LENGTH = 256
-const DEFAULT_BATCH_SIZE = 5_000
+/**
+ * A batch travels as one JSON text of about 250 bytes per row. Up to ~500 rows it stays under
+ * V8's large-object size (128 KiB) and dies young; 5,000-row texts went to the large-object
+ * space, where a 1,000,000-row flush left ~200 MB of them for the next full GC (bench/README.md).
+ */
+const DEFAULT_BATCH_SIZE = 500
+/** Distinct texts held for sharing (channel names, versions, User-Agents): a fixed bound, none evicted. */
+const MAX_INTERNED = 10_000
 
 export class CheckinRecorder {
   private pending = new Map<string, CheckinRecord>()
@@ -70,6 +77,12 @@ export class CheckinRecorder {
   private readonly batchSize: number
   private readonly now: () => number
   private droppedCount = 0
+  /**
+   * Each pull's channel, version and User-Agent are new strings parsed from its request, but a
+   * fleet has few distinct ones: records share one copy of each (1,000,000 deployments would
+   * otherwise hold about 120 MB of duplicates).
+   */
+  private readonly interned = new Map<string, string>()
 
   constructor (private readonly writer: FleetWriter, options: CheckinRecorderOptions) {
     this.maxPending = options.maxPending
@@ -110,18 +123,20 @@ export class CheckinRecorder {
     const id = deployment.id
     if (id === null) return
     let agent = request.headers['user-agent'] ?? null
-    if (agent !== null && agent.length > MAX_AGENT_LENGTH) agent = agent.slice(0, MAX_AGENT_LENGTH)
+    if (agent !== null) agent = this.intern(agent.length > MAX_AGENT_LENGTH ? agent.slice(0, MAX_AGENT_LENGTH) : agent)
+    const channel = this.intern(deployment.channel)
+    const applied = deployment.applied === null ? null : this.intern(deployment.applied)
     const existing = this.pending.get(id)
     if (existing !== undefined) {
-      existing.channel = deployment.channel
-      existing.applied = deployment.applied
+      existing.channel = channel
+      existing.applied = applied
       existing.served = served
       existing.at = this.now()
       existing.agent = agent
       existing.address = request.ip
       return
     }
-    this.pending.set(id, { id, channel: deployment.channel, applied: deployment.applied, served, at: this.now(), agent, address: request.ip })
+    this.pending.set(id, { id, channel, applied, served, at: this.now(), agent, address: request.ip })
     if (this.pending.size > this.maxPending) this.dropOldest()
   }
 
@@ -141,6 +156,13 @@ export class CheckinRecorder {
       this.pendingReports = this.pendingReports.slice(this.reportsHead)
       this.reportsHead = 0
     }
+  }
+
+  private intern (text: string): string {
+    const held = this.interned.get(text)
+    if (held !== undefined) return held
+    if (this.interned.size < MAX_INTERNED) this.interned.set(text, text)
+    return text
   }
 
   private dropOldest (): void {

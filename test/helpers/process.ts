@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { TEST_CHILD_NODE_FLAGS } from './cli.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -45,7 +46,7 @@ export async function spawnServer (env: Record<string, string>, readyTimeoutMs =
   const host = env.HOST ?? '127.0.0.1'
   // 'dist': the built command (npm test builds first), exactly what production runs.
   const entry = build === 'dist' ? ['dist/cli/index.js'] : ['--import', 'tsx', 'src/cli/index.ts']
-  const child = spawn(process.execPath, [...entry, 'serve'], {
+  const child = spawn(process.execPath, [...TEST_CHILD_NODE_FLAGS, ...entry, 'serve'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env, PORT: port, HOST: host },
     stdio: ['ignore', 'pipe', 'pipe']

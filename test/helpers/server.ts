@@ -16,6 +16,7 @@ import app, { fastifyOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { sql } from 'drizzle-orm'
 import { createDatabaseNextTo, type ThrowawayDatabase } from './throwaway-database.js'
+import { sharedCompilers } from './shared-compilers.js'
 import { MIGRATIONS_DIR, openDatabase, type Database } from '../../src/db/index.js'
 import { GENESIS_HASH } from '../../src/domain/audit-chain.js'
 import { generateLicenseKeyPair, issueLicense, type LicenseKeyPair, type LicenseRequest } from '../../src/license-tools.js'
@@ -267,6 +268,8 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
   const licenseKeys = await loadLicenseKeys(config.licensePublicKeys)
   const serverOptions = fastifyOptions(config)
   if (options.logStream !== undefined) serverOptions.logger = { ...(serverOptions.logger as object), stream: options.logStream }
+  // Every route schema compiled once per test process, not once per app (test/helpers/shared-compilers.ts).
+  serverOptions.schemaController = { compilersFactory: sharedCompilers as never }
   const fastify = Fastify(serverOptions)
   if (options.onRoute !== undefined) fastify.addHook('onRoute', options.onRoute)
   await fastify.register(app, { config, licenseKeys, authSecret, database, ...(options.now !== undefined && { now: options.now }) })

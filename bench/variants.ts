@@ -1,0 +1,79 @@
+/**
+ * Variants: phase 2 against another server instance, started with other settings or other
+ * data, measured in the same round-robin slices as phases 1-4 so its ratio is as fair as theirs.
+ *
+ * A variant is a few lines here. Its server is a second app instance in the bench process:
+ *   database 'shared'  on the main instance's database (same catalogue, other options)
+ *   database 'own'     on a fresh database seeded like the main one, then `setup` runs
+ * `BENCH_VARIANTS=a,b` picks some by name (default: all; `none`: none).
+ */
+import type { BenchApp, MintedLicense } from './lib.js'
+import type { LoadItem } from './load.js'
+
+export interface VariantContext {
+  driver: 'pglite' | 'postgres'
+  /** The bench's 10,000 licenses: license i is entitled to its own channel (`channel`) and one other. */
+  licenses: readonly MintedLicense[]
+  /** ch-000 ... in order, each seeded with `releasesPerChannel` releases, the last one the head. */
+  channels: readonly string[]
+  releasesPerChannel: number
+  /** release version i of channel c, as seeded */
+  releaseVersion: (c: number, i: number) => string
+  /** Phase 2's requests: license i pulls its own channel with `Authorization: Bearer`. */
+  specItems: readonly LoadItem[]
+  /** A directory the variant may write files into (keys); removed after the run. */
+  scratch: string
+}
+
+export interface BenchVariant {
+  /** Key in the results (`bench/results/latest.json`) and for BENCH_VARIANTS. */
+  name: string
+  /** Row label in the table. */
+  label: string
+  /** The phase its req/s is divided by (measured in the same slices). */
+  against: 'spec' | 'baselineHeaders' | 'baseline'
+  /**
+   * 'min': passes when ratio >= target (a feature's cost); 'maxCost': passes when
+   * 1 - against/this <= target (what the main server pays for something this variant leaves out).
+   */
+  target: { kind: 'min', ratio: number } | { kind: 'maxCost', cost: number } | null
+  database: 'shared' | 'own'
+  /** Environment for the variant's server (on top of the bench's). */
+  env?: (context: VariantContext) => Record<string, string> | Promise<Record<string, string>>
+  /** false: a server that records no check-ins (the internal AppOptions.recordCheckins). */
+  recordCheckins?: boolean
+  /** After the variant's server started (and, with an own database, was seeded). */
+  setup?: (bench: BenchApp, context: VariantContext) => Promise<void>
+  /** The requests sent round-robin; default phase 2's. */
+  items?: (context: VariantContext) => LoadItem[]
+  /** Expected status (default 200). One request is checked with `check` before measuring. */
+  expectedStatus?: number
+  check?: (body: string, headers: Headers) => boolean
+}
+
+export const VARIANTS: BenchVariant[] = [
+  {
+    // Recording is always on in a real server; this instance shows what it costs.
+    name: 'specNoRecording',
+    label: '2 with check-ins off',
+    against: 'spec',
+    target: { kind: 'maxCost', cost: 0.05 },
+    database: 'shared',
+    recordCheckins: false
+  }
+  // Hooks for the rollouts and signing work (files of their own; see bench/README.md):
+  // { name: 'specRollouts', label: '2 with 3 rollouts per channel', against: 'spec', target: { kind: 'min', ratio: 0.95 },
+  //   database: 'own', setup: setupRollouts, items: rolloutItems },
+  // { name: 'specSigned', label: '2 with signing on', against: 'spec', target: { kind: 'min', ratio: 0.97 },
+  //   database: 'own', env: signingEnv, setup: setupSigning },
+]
+
+export function selectedVariants (): BenchVariant[] {
+  const wanted = process.env.BENCH_VARIANTS
+  if (wanted === undefined || wanted === '') return VARIANTS
+  if (wanted === 'none') return []
+  const names = wanted.split(',').map((n) => n.trim()).filter((n) => n !== '')
+  const unknown = names.filter((n) => !VARIANTS.some((v) => v.name === n))
+  if (unknown.length > 0) throw new Error(`BENCH_VARIANTS: unknown ${unknown.join(', ')} (known: ${VARIANTS.map((v) => v.name).join(', ')})`)
+  return VARIANTS.filter((v) => names.includes(v.name))
+}
