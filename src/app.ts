@@ -14,7 +14,9 @@ import type { LicenseKey } from './services/license-verifier.js'
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import connectionLimitsPlugin from './plugins/connection-limits.js'
+import dashboardPlugin from './plugins/dashboard.js'
 import databasePlugin from './plugins/database.js'
+import eventsPlugin from './plugins/events.js'
 import fleetPlugin from './plugins/fleet.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -23,6 +25,7 @@ import specStatePlugin from './plugins/spec-state.js'
 import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
+import eventsRoutes from './routes/events.js'
 import fleetRoutes from './routes/fleet.js'
 import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
@@ -41,6 +44,8 @@ export interface AppOptions {
   database?: Database
   /** Clock for license time checks; tests move it. */
   now?: () => number
+  /** The dashboard's build (default dist/ui); tests build one of their own. */
+  dashboardDir?: string
 }
 
 /**
@@ -147,6 +152,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     reportRetentionSeconds: opts.config.reportRetentionSeconds,
     ...(opts.now !== undefined && { now: opts.now })
   })
+  await fastify.register(eventsPlugin, { ...(opts.now !== undefined && { now: opts.now }) })
   await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })
 
   // One line per request, at debug. The hook is only installed when debug is on: on the spec
@@ -173,6 +179,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
   await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
+  await fastify.register(eventsRoutes, { apiRateLimit })
+  await fastify.register(dashboardPlugin, { ...(opts.dashboardDir !== undefined && { root: opts.dashboardDir }) })
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */
