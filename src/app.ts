@@ -32,6 +32,7 @@ import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
 import specRoutes from './routes/spec.js'
 import tokensRoutes from './routes/tokens.js'
+import sessionRoutes from './routes/session.js'
 import { tokenRateKey } from './routes/common.js'
 
 export interface AppOptions {
@@ -153,7 +154,14 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     ...(opts.now !== undefined && { now: opts.now })
   })
   await fastify.register(eventsPlugin, { ...(opts.now !== undefined && { now: opts.now }) })
-  await fastify.register(authPlugin, { secret: opts.authSecret, maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds })
+  await fastify.register(authPlugin, {
+    secret: opts.authSecret,
+    maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds,
+    sessionSecret: opts.config.sessionSecret,
+    sessionMaxAgeSeconds: opts.config.sessionMaxAgeSeconds,
+    publicOrigin: opts.config.publicOrigin,
+    ...(opts.now !== undefined && { now: opts.now })
+  })
 
   // One line per request, at debug. The hook is only installed when debug is on: on the spec
   // hot path even a hook that decides not to log costs measurable time (bench/README.md).
@@ -179,6 +187,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })
   await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
+  await fastify.register(sessionRoutes, { apiRateLimit, oidc: opts.config.oidc !== null })
   await fastify.register(eventsRoutes, { apiRateLimit })
   await fastify.register(dashboardPlugin, { ...(opts.dashboardDir !== undefined && { root: opts.dashboardDir }) })
 }

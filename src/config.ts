@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import util from 'node:util'
 import { parseDuration } from './domain/duration.js'
+import { parseRoleMapping, type RoleRule } from './domain/session.js'
 
 export interface Config {
   port: number
@@ -57,6 +58,28 @@ export interface Config {
   checkinMaxPending: number
   /** Apply reports older than this are pruned (seconds). */
   reportRetentionSeconds: number
+  /** PUBLIC_URL's origin (scheme://host[:port]): what a cookie-authenticated mutation's Origin must be. */
+  publicOrigin: string | null
+  /** SESSION_SECRET: mixed into the session cookie key (derived from AUTH_SECRET when unset). */
+  sessionSecret: string | null
+  /** The longest a dashboard session lives (SESSION_MAX_AGE), in seconds; less if its token ends first. */
+  sessionMaxAgeSeconds: number
+  /** OpenID Connect single sign-on, when OIDC_ISSUER is set. */
+  oidc: OidcConfig | null
+}
+
+export interface OidcConfig {
+  issuer: string
+  clientId: string
+  clientSecret: string
+  /** The ID-token claim mapped to a role (OIDC_ROLE_CLAIM, default `groups`). */
+  roleClaim: string
+  /** OIDC_ROLES, parsed (src/domain/session.ts). */
+  roles: RoleRule[]
+  /** OIDC_SCOPES, space-separated; always includes openid. */
+  scopes: string
+  /** `${PUBLIC_URL}/auth/oidc/callback`, registered with the provider. */
+  redirectUri: string
 }
 
 export class ConfigError extends Error {
@@ -110,6 +133,57 @@ function interval (env: Env, key: string, fallback: string): number {
   return ms
 }
 
+/** PUBLIC_URL: the address people open the server at; only its origin counts. */
+function publicOrigin (env: Env): string | null {
+  const raw = text(env, 'PUBLIC_URL')
+  if (raw === null) return null
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be an http:// or https:// URL, got "${raw}"`)
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '' || url.pathname !== '/') {
+    throw new ConfigError(`PUBLIC_URL must be the server's origin only, like https://chartcast.example.com (no path, query or credentials), got "${raw}"`)
+  }
+  return url.origin
+}
+
+const OIDC_VARIABLES = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'OIDC_ROLES', 'OIDC_ROLE_CLAIM', 'OIDC_SCOPES']
+
+/** The OIDC_* variables: all or none of the required ones, a role mapping that parses, and PUBLIC_URL. */
+function oidcConfig (env: Env, origin: string | null, production: boolean): OidcConfig | null {
+  const set = OIDC_VARIABLES.filter((key) => text(env, key) !== null)
+  if (set.length === 0) return null
+  const missing = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'OIDC_ROLES'].filter((key) => text(env, key) === null)
+  if (missing.length > 0) throw new ConfigError(`single sign-on needs ${missing.join(', ')} too (${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set); see docs/dashboard.md`)
+  if (origin === null) throw new ConfigError('single sign-on needs PUBLIC_URL (the provider redirects back to PUBLIC_URL/auth/oidc/callback)')
+  const issuer = text(env, 'OIDC_ISSUER')!
+  let issuerUrl: URL
+  try {
+    issuerUrl = new URL(issuer)
+  } catch {
+    throw new ConfigError(`OIDC_ISSUER must be the provider's issuer URL, got "${issuer}"`)
+  }
+  if (issuerUrl.protocol !== 'https:' && !(issuerUrl.protocol === 'http:' && !production)) {
+    throw new ConfigError(`OIDC_ISSUER must be an https:// URL${production ? ' (http:// is accepted outside NODE_ENV=production only)' : ''}, got "${issuer}"`)
+  }
+  const mapping = parseRoleMapping(text(env, 'OIDC_ROLES')!)
+  if (!mapping.ok) throw new ConfigError(`OIDC_ROLES: ${mapping.message}; the format is claim-value=role,... with role reader, publisher or admin and * for anyone, e.g. chartcast-admins=admin,*=reader`)
+  const roleClaim = text(env, 'OIDC_ROLE_CLAIM') ?? 'groups'
+  const scopeList = (text(env, 'OIDC_SCOPES') ?? 'openid email profile').split(/\s+/)
+  if (!scopeList.includes('openid')) scopeList.unshift('openid')
+  return {
+    issuer,
+    clientId: text(env, 'OIDC_CLIENT_ID')!,
+    clientSecret: text(env, 'OIDC_CLIENT_SECRET')!,
+    roleClaim,
+    roles: mapping.rules,
+    scopes: scopeList.join(' '),
+    redirectUri: `${origin}/auth/oidc/callback`
+  }
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL')
   if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -141,6 +215,13 @@ export function loadConfig (env: Env = process.env): Config {
   const retentionMs = parseDuration(retentionText)
   // The reports table's trigger never lets a report younger than an hour be deleted.
   if (retentionMs === null || retentionMs < 3_600_000 || retentionMs % 1000 !== 0) throw new ConfigError(`REPORT_RETENTION must be a duration of whole seconds, at least 1h, got "${retentionText}"`)
+  const sessionSecret = text(env, 'SESSION_SECRET')
+  if (sessionSecret !== null && sessionSecret.length < 32) throw new ConfigError('SESSION_SECRET must be at least 32 characters (it keys the session cookie)')
+  const sessionText = text(env, 'SESSION_MAX_AGE') ?? '12h'
+  const sessionMs = parseDuration(sessionText)
+  if (sessionMs === null || sessionMs < 60_000 || sessionMs > 30 * 86_400_000 || sessionMs % 1000 !== 0) throw new ConfigError(`SESSION_MAX_AGE must be a duration of whole seconds between 1m and 30d, got "${sessionText}"`)
+  const production = text(env, 'NODE_ENV') === 'production'
+  const origin = publicOrigin(env)
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: text(env, 'HOST') ?? '0.0.0.0',
@@ -161,7 +242,7 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitWindowMs,
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     trustProxy: bool(env, 'TRUST_PROXY', false),
-    production: text(env, 'NODE_ENV') === 'production',
+    production,
     requestTimeoutMs,
     headersTimeoutMs,
     keepAliveTimeoutMs: duration(env, 'KEEP_ALIVE_TIMEOUT', '72s', 100),
@@ -171,7 +252,11 @@ export function loadConfig (env: Env = process.env): Config {
     listenHeartbeatMs,
     checkinFlushIntervalMs,
     checkinMaxPending: integer(env, 'CHECKIN_MAX_PENDING', 1_000_000, 1, 100_000_000),
-    reportRetentionSeconds: retentionMs / 1000
+    reportRetentionSeconds: retentionMs / 1000,
+    publicOrigin: origin,
+    sessionSecret,
+    sessionMaxAgeSeconds: sessionMs / 1000,
+    oidc: oidcConfig(env, origin, production)
   }
 }
 

@@ -10,6 +10,9 @@ export const ERROR_CATALOGUE = {
   FORBIDDEN_KEY: { status: 400, title: 'Values contain a forbidden key' },
   UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   FORBIDDEN: { status: 403, title: 'Not allowed for this role' },
+  ORIGIN_NOT_ALLOWED: { status: 403, title: 'Request does not come from this server\'s pages' },
+  NO_ROLE: { status: 403, title: 'Signed in, but given no chartcast role' },
+  SIGN_IN_FAILED: { status: 400, title: 'Sign-in could not be completed' },
   TOKEN_REVOKED: { status: 401, title: 'Publisher token has been revoked' },
   LICENSE_MISSING: { status: 401, title: 'License required' },
   LICENSE_INVALID: { status: 401, title: 'License is not valid' },
@@ -36,6 +39,7 @@ export const ERROR_CATALOGUE = {
   VERSION_NOT_ACCEPTED: { status: 422, title: 'Version not accepted by channel' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL: { status: 500, title: 'Internal server error' },
+  IDENTITY_PROVIDER_UNAVAILABLE: { status: 502, title: 'Identity provider unavailable' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   NOT_READY: { status: 503, title: 'Not ready' }
 } as const satisfies Record<string, { status: number, title: string }>

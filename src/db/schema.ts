@@ -82,6 +82,17 @@ export const tokenRevocations = pgTable('token_revocations', {
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
 })
 
+/**
+ * Dashboard sessions ended by logout, by session id, until the session would have expired
+ * anyway (then the row may go: the sealed cookie is refused by its own exp).
+ */
+export const sessionRevocations = pgTable('session_revocations', {
+  sid: text('sid').primaryKey(),
+  expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  actor: text('actor').notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow()
+})
+
 /** Who did what, when, to what: one row per acknowledged mutation, written in its transaction. */
 export const auditLog = pgTable('audit_log', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -157,6 +168,7 @@ export type ChannelEventRow = typeof channelEvents.$inferSelect
 export type RevocationRow = typeof revocations.$inferSelect
 export type RevocationLiftRow = typeof revocationLifts.$inferSelect
 export type TokenRevocationRow = typeof tokenRevocations.$inferSelect
+export type SessionRevocationRow = typeof sessionRevocations.$inferSelect
 export type AuditRow = typeof auditLog.$inferSelect
 export type AuditChainHeadRow = typeof auditChainHead.$inferSelect
 export type DeploymentRow = typeof deployments.$inferSelect

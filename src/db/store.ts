@@ -19,6 +19,7 @@ import {
 } from './schema.js'
 import { revocationLifts, tokenRevocations, type RevocationLiftRow, type TokenRevocationRow } from './schema.js'
 import { deployments, reports, type DeploymentRow, type ReportRow } from './schema.js'
+import { sessionRevocations, type SessionRevocationRow } from './schema.js'
 
 type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
 
@@ -342,6 +343,35 @@ export function createStore (db: AppDatabase) {
 
     async listPublisherTokenRevocations (): Promise<TokenRevocationRow[]> {
       return await db.select().from(tokenRevocations).orderBy(desc(tokenRevocations.id))
+    },
+
+    /** A dashboard sign-in: the session itself lives in the sealed cookie, the record of it here. */
+    async startSession (sid: string, actor: string, detail: { via: 'token' | 'oidc', role: string, expiresAt: string }): Promise<void> {
+      await db.transaction(async (tx) => {
+        await appendAudit(tx, actor, 'session.start', `session:${sid}`, detail)
+      })
+    },
+
+    /**
+     * Logout: the session id is refused from now on, on every replica (the NOTIFY reloads their
+     * revocation sets), even if a copy of the cookie was kept. Rows of sessions that have
+     * expired anyway go at the same time. Ending an ended session changes nothing.
+     */
+    async endSession (sid: string, expiresAt: Date, actor: string): Promise<{ ended: boolean }> {
+      return await db.transaction(async (tx) => {
+        await tx.delete(sessionRevocations).where(lt(sessionRevocations.expiresAt, sql`now() - interval '1 day'`))
+        const [row] = await tx.insert(sessionRevocations).values({ sid, expiresAt, actor })
+          .onConflictDoNothing({ target: sessionRevocations.sid }).returning()
+        if (row === undefined) return { ended: false }
+        await appendAudit(tx, actor, 'session.end', `session:${sid}`, {})
+        await notify(tx, { kind: 'token-revocation' })
+        return { ended: true }
+      })
+    },
+
+    /** Ended sessions that have not expired yet (with a day's margin for clock differences). */
+    async listSessionRevocations (): Promise<SessionRevocationRow[]> {
+      return await db.select().from(sessionRevocations).where(gt(sessionRevocations.expiresAt, sql`now() - interval '1 day'`))
     },
 
     /**

@@ -92,8 +92,9 @@ export default fp<EventsPluginOptions>(async (fastify, opts) => {
       hub.publish('resync', {})
     }
     if (notice.kind === 'token-revocation' || notice.kind === 'all') {
-      const revoked = fastify.publisherTokenRevocations.jtis
-      hub.closeKeys((key) => revoked.has(key))
+      // Keys are token ids (Bearer) or session ids (cookie): a revoked token or a signed-out session.
+      const { jtis, sessions } = fastify.publisherTokenRevocations
+      hub.closeKeys((key) => jtis.has(key) || sessions.has(key))
     }
   }
   fastify.changeNotices.on('notice', onNotice)

@@ -37,7 +37,8 @@ export default fp(async (fastify) => {
         securitySchemes: {
           publisherToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (HS256, AUTH_SECRET)' },
           license: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT license (ES256, RS256 or EdDSA)' },
-          operatorBasic: { type: 'http', scheme: 'basic', description: 'user "license", password the license JWT' }
+          operatorBasic: { type: 'http', scheme: 'basic', description: 'user "license", password the license JWT' },
+          session: { type: 'apiKey', in: 'cookie', name: 'chartcast_session', description: 'The dashboard session (POST /auth/session or single sign-on); a change (not GET/HEAD) must send the Origin of this server' }
         }
       }
     }

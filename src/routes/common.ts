@@ -17,6 +17,7 @@ import { STATUS_CODES } from 'node:http'
 import { Type, type TSchema } from 'typebox'
 import { ChartcastError, ERROR_CATALOGUE, type ErrorCode } from '../errors.js'
 import { checkStorableText } from '../domain/storable-text.js'
+import { cookieValue, SESSION_COOKIE } from '../domain/session.js'
 import { Problem } from '../schemas.js'
 
 /** The request body media types the body parsers accept (src/plugins/body-parsers.ts). */
@@ -27,8 +28,11 @@ export const PROBLEM_MEDIA_TYPE = 'application/problem+json'
 /** What a request body can be refused for, besides the route's own rules. */
 export const BODY_PROBLEMS: ErrorCode[] = ['MALFORMED_BODY', 'VALIDATION_FAILED', 'FORBIDDEN_KEY', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
 
-/** Every publisher API route: no or bad token, a role too low, the per-token rate limit, the database down. */
-const PUBLISHER_API_PROBLEMS: ErrorCode[] = ['UNAUTHORIZED', 'FORBIDDEN', 'RATE_LIMITED', 'DATABASE_UNAVAILABLE']
+/**
+ * Every publisher API route: no or bad token or session, a role too low, a session-cookie
+ * change from another origin, the per-token rate limit, the database down.
+ */
+const PUBLISHER_API_PROBLEMS: ErrorCode[] = ['UNAUTHORIZED', 'TOKEN_REVOKED', 'FORBIDDEN', 'ORIGIN_NOT_ALLOWED', 'RATE_LIMITED', 'DATABASE_UNAVAILABLE']
 
 /** Every spec route: the license refused (401 or 403), or the per-license rate limit. */
 const LICENSE_PROBLEMS: ErrorCode[] = ['LICENSE_MISSING', 'LICENSE_INVALID', 'LICENSE_EXPIRED', 'LICENSE_NOT_YET_VALID', 'LICENSE_REVOKED', 'CHANNEL_NOT_ENTITLED', 'RATE_LIMITED']
@@ -64,7 +68,7 @@ export interface RouteShape {
   problems?: ErrorCode[]
 }
 
-type SecurityScheme = 'publisherToken' | 'license' | 'operatorBasic'
+type SecurityScheme = 'publisherToken' | 'license' | 'operatorBasic' | 'session'
 
 /** A response schema with the text the document shows for it (a copy: schemas are shared). */
 export function described<S extends TSchema> (schema: S, description: string): S {
@@ -77,18 +81,26 @@ function describedByStatus<R extends Record<number, TSchema>> (success: R): R {
     [status, typeof (schema as { description?: unknown }).description === 'string' ? schema : described(schema, STATUS_CODES[status] ?? status)])) as R
 }
 
-function routeDocs<R extends Record<number, TSchema>> (scheme: SecurityScheme, success: R, kindProblems: ErrorCode[], shape: RouteShape) {
+function routeDocs<R extends Record<number, TSchema>> (scheme: SecurityScheme | SecurityScheme[], success: R, kindProblems: ErrorCode[], shape: RouteShape) {
   const body = shape.body === true
   return {
-    security: [{ [scheme]: [] }],
+    security: [scheme].flat().map((name) => ({ [name]: [] })),
     ...(body && { consumes: BODY_MEDIA_TYPES }),
     response: { ...describedByStatus(success), ...problemsFor(...(body ? BODY_PROBLEMS : []), ...(shape.problems ?? []), ...kindProblems) }
   }
 }
 
-/** A publisher API route (Bearer publisher token): security, body media types and responses. */
+/**
+ * A publisher API route (Bearer publisher token, or the dashboard's session cookie):
+ * security, body media types and responses.
+ */
 export function publisherRoute<R extends Record<number, TSchema>> (success: R, shape: RouteShape = {}) {
-  return routeDocs('publisherToken', success, PUBLISHER_API_PROBLEMS, shape)
+  return routeDocs(['publisherToken', 'session'], success, PUBLISHER_API_PROBLEMS, shape)
+}
+
+/** A route about the dashboard session itself (the session cookie only). */
+export function sessionRoute<R extends Record<number, TSchema>> (success: R, shape: RouteShape = {}) {
+  return routeDocs('session', success, PUBLISHER_API_PROBLEMS, shape)
 }
 
 /**
@@ -100,10 +112,15 @@ export function licensedRoute<R extends Record<number, TSchema>> (scheme: 'licen
   return anonymous ? { ...docs, security: [...docs.security, {}] } : docs
 }
 
-/** Publisher API rate-limit key: the token's tail (its signature) identifies a token without storing long keys. */
+/**
+ * Publisher API rate-limit key: the token's tail (its signature) identifies a token without
+ * storing long keys; a session cookie's tail (its authentication tag) a session.
+ */
 export function tokenRateKey (request: FastifyRequest): string {
   const header = request.headers.authorization
-  return header === undefined ? `ip:${request.ip}` : `token:${header.slice(-64)}`
+  if (header !== undefined) return `token:${header.slice(-64)}`
+  const session = cookieValue(request.headers.cookie, SESSION_COOKIE)
+  return session === null ? `ip:${request.ip}` : `session:${session.slice(-64)}`
 }
 
 /** The `limit` query parameter of a paged list: its default when absent, else 1..max. */
