@@ -100,7 +100,7 @@ function PromoteForm ({ channel, active, onDone }: { channel: string, active: st
       )}
       {problem !== null && <ProblemMessage problem={problem} />}
       {done !== null && <p class="done" role="status">{done}</p>}
-      <button type="submit" class="primary" disabled={busy}>Promote</button>
+      <button id="promote-submit" type="submit" class="primary" disabled={busy}>Promote</button>
     </form>
   )
 }
@@ -135,7 +135,7 @@ export function ChannelPage ({ name, session }: { name: string, session: Session
   useLiveEvent('fleet', (summary) => { if (summary.channel === name) { setLiveFleet(summary); detail.reload() } })
   useLiveEvent('resync', () => { reloadAll(); fleet.reload(); setLiveFleet(null) })
 
-  const act = (path: string, method = 'POST', body: unknown = {}) => {
+  const act = (path: string, method = 'POST', body?: unknown) => {
     setActionProblem(null)
     api(method, `${base}${path}`, body).then(reloadAll, (error: unknown) => { setActionProblem(asProblem(error)) })
   }
@@ -260,7 +260,7 @@ export function ChannelPage ({ name, session }: { name: string, session: Session
       )}
       {dialog?.kind === 'complete' && (
         <ActionDialog title={`Complete the rollout of ${dialog.version}?`} confirmLabel={`Complete ${dialog.version}`} danger onClose={closeDialog}
-          onConfirm={async () => { await api('POST', `${base}/rollouts/${seg(dialog.version)}/complete`, {}); reloadAll() }}>
+          onConfirm={async () => { await api('POST', `${base}/rollouts/${seg(dialog.version)}/complete`); reloadAll() }}>
           <p>Every deployment of {name} gets {dialog.version} at its next poll.</p>
         </ActionDialog>
       )}
