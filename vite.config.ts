@@ -19,7 +19,7 @@ export default defineConfig({
     target: 'es2022'
   },
   server: {
-    // `npx vite` for front-end work: API calls go to a server on :3000 (npm run dev).
-    proxy: Object.fromEntries(['/auth', '/channels', '/releases', '/deployments', '/audit', '/events', '/docs'].map((p) => [p, 'http://127.0.0.1:3000']))
+    // `npx vite` for front-end work: API calls go to the server on :8080 (npm run dev).
+    proxy: Object.fromEntries(['/auth', '/channels', '/releases', '/deployments', '/audit', '/events', '/docs'].map((p) => [p, 'http://127.0.0.1:8080']))
   }
 })
