@@ -40,3 +40,16 @@ export function useResource<T> (load: () => Promise<T>, key: string): Resource<T
 }
 
 export { asProblem }
+
+/**
+ * A rollout's next step arrives with time, not with a change notice: reload when the earliest
+ * of these moments has passed (a second after it, so the server's clock has passed it too).
+ */
+export function useReloadAt (times: Array<string | null | undefined>, reload: () => void): void {
+  const next = times.filter((t): t is string => typeof t === 'string').map((t) => Date.parse(t)).filter((t) => Number.isFinite(t)).sort((a, b) => a - b)[0]
+  useEffect(() => {
+    if (next === undefined) return
+    const timer = setTimeout(reload, Math.min(Math.max(0, next - Date.now()) + 1000, 2 ** 31 - 1))
+    return () => { clearTimeout(timer) }
+  }, [next])
+}

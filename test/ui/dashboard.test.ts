@@ -23,6 +23,9 @@ async function signIn (page: Page, base: string, token: string): Promise<void> {
   await page.getByRole('heading', { level: 1, name: 'Channels' }).waitFor()
 }
 
+/** A link of the main navigation (pages have links of the same name elsewhere, e.g. breadcrumbs). */
+const nav = (page: Page, name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true })
+
 async function signOut (page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.getByRole('heading', { name: 'Sign in to chartcast' }).waitFor()
@@ -95,7 +98,7 @@ t.test('the dashboard in Chromium', async (t) => {
     t.equal(await bar.getAttribute('aria-valuenow'), '10')
     await page.getByText('1.1.0 is rolling out in stable.').waitFor()
     await axe(t, 'channel-rollout')
-    await page.getByRole('link', { name: 'Channels', exact: true }).click()
+    await nav(page, 'Channels').click()
     const onChannels = page.getByRole('progressbar', { name: 'Rollout of 1.1.0' })
     await onChannels.waitFor()
     t.equal(await onChannels.getAttribute('aria-valuenow'), '10')
@@ -163,7 +166,7 @@ t.test('the dashboard in Chromium', async (t) => {
   })
 
   t.test('releases: search by version, values as YAML, a diff of two releases', async (t) => {
-    await page.getByRole('link', { name: 'Releases' }).click()
+    await nav(page, 'Releases').click()
     await page.getByRole('heading', { level: 2, name: '1.1.0' }).waitFor()
     await page.getByLabel('Search by version').fill('1.1')
     await page.getByRole('button', { name: 'Search' }).click()
@@ -184,7 +187,7 @@ t.test('the dashboard in Chromium', async (t) => {
   })
 
   t.test('fleet: deployments filtered by status, with their latest reports', async (t) => {
-    await page.getByRole('link', { name: 'Fleet' }).click()
+    await nav(page, 'Fleet').click()
     await page.getByRole('rowheader', { name: 'cluster-6' }).waitFor()
     await page.getByLabel('Status', { exact: true }).selectOption('failed')
     await page.getByRole('button', { name: 'Filter' }).click()
@@ -200,7 +203,7 @@ t.test('the dashboard in Chromium', async (t) => {
     await page.getByRole('alert').getByText('Not allowed for this role').waitFor()
     await signOut(page)
     await signIn(page, base, s.tokens.admin)
-    await page.getByRole('link', { name: 'Audit log' }).click()
+    await nav(page, 'Audit log').click()
     await page.getByRole('cell', { name: 'channel.withdraw' }).waitFor()
     await axe(t, 'audit')
   })

@@ -5,7 +5,7 @@ import { FleetVersionChart } from '../components/fleet-version-chart.js'
 import { FreezeState } from '../components/freeze-state.js'
 import { RolloutProgress } from '../components/rollout-progress.js'
 import { Empty, Loading, ProblemMessage, Time } from '../components/status.js'
-import { asProblem, useResource } from '../hooks.js'
+import { asProblem, useReloadAt, useResource } from '../hooks.js'
 import { useLiveEvent } from '../live.js'
 import { Link } from '../router.js'
 import { DEFAULT_AUTO_PAUSE, DEFAULT_STEPS, parseSteps } from '../rollout-input.js'
@@ -139,6 +139,7 @@ export function ChannelPage ({ name, session }: { name: string, session: Session
     setActionProblem(null)
     api(method, `${base}${path}`, body).then(reloadAll, (error: unknown) => { setActionProblem(asProblem(error)) })
   }
+  useReloadAt((detail.data?.rollouts ?? []).map((r) => r.nextStepAt), detail.reload)
   const openDialog = (d: Dialog) => { setReason(''); setRollback(false); setUntil(''); setDialog(d) }
   const closeDialog = () => { setDialog(null) }
 

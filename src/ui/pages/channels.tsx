@@ -4,7 +4,7 @@ import { FleetVersionChart } from '../components/fleet-version-chart.js'
 import { FreezeState } from '../components/freeze-state.js'
 import { RolloutProgress } from '../components/rollout-progress.js'
 import { Empty, Loading, ProblemMessage } from '../components/status.js'
-import { useResource } from '../hooks.js'
+import { useReloadAt, useResource } from '../hooks.js'
 import { useLiveEvent } from '../live.js'
 import { Link } from '../router.js'
 
@@ -17,6 +17,7 @@ function ChannelCard ({ channel }: { channel: Channel }) {
   useLiveEvent('fleet', (summary) => { if (summary.channel === channel.name) { setLiveFleet(summary); detail.reload() } })
   useLiveEvent('resync', () => { detail.reload(); fleetResource.reload(); setLiveFleet(null) })
   const data = detail.data
+  useReloadAt((data?.rollouts ?? []).map((r) => r.nextStepAt), detail.reload)
   const fleet = liveFleet ?? fleetResource.data
   const running = (data?.rollouts ?? []).filter((r) => r.state !== 'complete')
   const headingId = `channel-${channel.name}`
