@@ -42,7 +42,7 @@ function ReleaseDiff ({ versions }: { versions: string[] }) {
         <>
           <p role="status">{changed === 0 ? 'The two releases have the same chart, values and notes.' : `${changed} changed lines.`}</p>
           <pre class="diff" aria-label={`Changes from ${from} to ${to}`}>
-            {lines.map((line, i) => <span key={i} class={`diff-${line.kind}`}>{line.kind === 'added' ? '+ ' : line.kind === 'removed' ? '- ' : '  '}{line.text}{'\n'}</span>)}
+            {lines.map((line, i) => <span key={i} class={`diff-${line.kind}`}>{line.kind === 'added' ? '+ ' : line.kind === 'removed' ? '- ' : '  '}{line.text}</span>)}
           </pre>
         </>
       )}
