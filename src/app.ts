@@ -33,6 +33,7 @@ import releasesRoutes from './routes/releases.js'
 import specRoutes from './routes/spec.js'
 import tokensRoutes from './routes/tokens.js'
 import sessionRoutes from './routes/session.js'
+import oidcRoutes from './routes/oidc.js'
 import { tokenRateKey } from './routes/common.js'
 
 export interface AppOptions {
@@ -188,6 +189,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(auditRoutes, { apiRateLimit })
   await fastify.register(fleetRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
   await fastify.register(sessionRoutes, { apiRateLimit, oidc: opts.config.oidc !== null })
+  if (opts.config.oidc !== null) await fastify.register(oidcRoutes, { oidc: opts.config.oidc, production: opts.config.production, apiRateLimit })
   await fastify.register(eventsRoutes, { apiRateLimit })
   await fastify.register(dashboardPlugin, { ...(opts.dashboardDir !== undefined && { root: opts.dashboardDir }) })
 }

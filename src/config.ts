@@ -7,6 +7,7 @@ import path from 'node:path'
 import util from 'node:util'
 import { parseDuration } from './domain/duration.js'
 import { parseRoleMapping, type RoleRule } from './domain/session.js'
+import { nearestKey } from './domain/unknown-key.js'
 
 export interface Config {
   port: number
@@ -153,6 +154,13 @@ const OIDC_VARIABLES = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', '
 
 /** The OIDC_* variables: all or none of the required ones, a role mapping that parses, and PUBLIC_URL. */
 function oidcConfig (env: Env, origin: string | null, production: boolean): OidcConfig | null {
+  // A misspelt variable (OIDC_ROLE for OIDC_ROLES) would otherwise leave sign-on half set up, silently.
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('OIDC_') && !OIDC_VARIABLES.includes(key) && text(env, key) !== null) {
+      const near = nearestKey(key, OIDC_VARIABLES)
+      throw new ConfigError(`${key} is not a chartcast setting${near === null ? '' : `; did you mean ${near}?`} (single sign-on reads ${OIDC_VARIABLES.join(', ')})`)
+    }
+  }
   const set = OIDC_VARIABLES.filter((key) => text(env, key) !== null)
   if (set.length === 0) return null
   const missing = ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'OIDC_ROLES'].filter((key) => text(env, key) === null)

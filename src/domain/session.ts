@@ -114,6 +114,20 @@ export function mapRole (claim: unknown, rules: readonly RoleRule[]): Role | nul
   return best < 0 ? null : ROLES[best]!
 }
 
+/**
+ * The claim OIDC_ROLE_CLAIM names: a top-level claim (`groups`), else a dotted path into
+ * nested objects (`realm_access.roles`, where Keycloak puts realm roles).
+ */
+export function claimAt (claims: Record<string, unknown>, name: string): unknown {
+  if (name in claims) return claims[name]
+  let node: unknown = claims
+  for (const key of name.split('.')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, key)) return undefined
+    node = (node as Record<string, unknown>)[key]
+  }
+  return node
+}
+
 /** The session cookie's value in a Cookie header, without parsing the rest of the header. */
 export function cookieValue (header: string | undefined, name: string): string | null {
   if (header === undefined) return null

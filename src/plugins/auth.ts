@@ -131,7 +131,15 @@ export default fp<AuthOptions>(async (fastify, opts) => {
     maxAgeSeconds: opts.sessionMaxAgeSeconds,
     now,
     // Through URL, so a default port is dropped as browsers drop it (http://h:80 is http://h).
-    expectedOrigin: (request) => opts.publicOrigin ?? new URL(`${request.protocol}://${request.host}`).origin,
+    // A Host that is no host at all expects an origin no browser sends: the check fails, it does not throw.
+    expectedOrigin: (request) => {
+      if (opts.publicOrigin !== null) return opts.publicOrigin
+      try {
+        return new URL(`${request.protocol}://${request.host}`).origin
+      } catch {
+        return 'invalid://host'
+      }
+    },
     setCookie,
     clearCookie: (request, reply, name, path) => { setCookie(request, reply, name, '', { path, maxAgeSeconds: 0, sameSite: 'Strict' }) },
     start: async (request, reply, person) => {

@@ -145,6 +145,13 @@ for (const driver of testDrivers()) {
       t.equal((await s.app.inject({ url: '/releases', headers: { cookie } })).statusCode, 200, 'a read needs no Origin')
     })
 
+    t.test('a Host header that is no host refuses a cookie change with 403, not a server error', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const { cookie } = await signIn(s, s.tokens.publisher)
+      const res = await s.app.inject({ method: 'POST', url: '/releases', headers: { cookie, host: 'bad host:x', origin: 'http://bad host:x' }, payload: release('1.0.0') })
+      assertProblem(t, res, 403, 'ORIGIN_NOT_ALLOWED')
+    })
+
     t.test('with PUBLIC_URL set, the Origin must be PUBLIC_URL\'s, whatever the Host header says', async (t) => {
       const s = await buildTestServer(t, { driver, env: { PUBLIC_URL: 'https://chartcast.example.com' } })
       const { cookie } = await signIn(s, s.tokens.publisher)
