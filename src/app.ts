@@ -30,6 +30,7 @@ import fleetRoutes from './routes/fleet.js'
 import healthRoutes from './routes/health.js'
 import licensesRoutes from './routes/licenses.js'
 import releasesRoutes from './routes/releases.js'
+import rolloutsRoutes from './routes/rollouts.js'
 import specRoutes from './routes/spec.js'
 import tokensRoutes from './routes/tokens.js'
 import sessionRoutes from './routes/session.js'
@@ -181,9 +182,11 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   const apiRateLimit = rateLimitApi === 0 ? false : { max: rateLimitApi, timeWindow: rateLimitWindowMs, keyGenerator: tokenRateKey }
 
   await fastify.register(healthRoutes)
-  await fastify.register(specRoutes, { specRateLimit, invalidLicenseLimit, anonymousChannel })
+  const clock = opts.now !== undefined ? { now: opts.now } : {}
+  await fastify.register(specRoutes, { specRateLimit, invalidLicenseLimit, anonymousChannel, ...clock })
   await fastify.register(releasesRoutes, { apiRateLimit })
-  await fastify.register(channelsRoutes, { apiRateLimit })
+  await fastify.register(channelsRoutes, { apiRateLimit, ...clock })
+  await fastify.register(rolloutsRoutes, { apiRateLimit, ...clock })
   await fastify.register(licensesRoutes, { apiRateLimit })
   await fastify.register(tokensRoutes, { apiRateLimit })
   await fastify.register(auditRoutes, { apiRateLimit })

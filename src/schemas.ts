@@ -70,8 +70,59 @@ export const Channel = Type.Object({
 })
 export type Channel = Static<typeof Channel>
 
+export const RolloutStep = Type.Object({
+  percent: Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'percent of the channel\'s deployments in the rollout from this step on; strictly rising, the last 100' }),
+  after: Type.String({ minLength: 1, maxLength: 32, description: 'duration after the promotion (0s for the first step), not counting time paused or frozen' })
+}, { additionalProperties: false })
+
+export const AutoPauseSettings = Type.Object({
+  maxFailures: Type.Integer({ minimum: 1 }),
+  maxFailureRate: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+  minReports: Type.Integer({ minimum: 1 })
+}, { additionalProperties: false })
+
+export const RolloutInput = Type.Object({
+  steps: Type.Array(RolloutStep, { minItems: 1, maxItems: 20 }),
+  autoPause: Type.Optional(Type.Union([Type.Partial(AutoPauseSettings, { additionalProperties: false }), Type.Null()], { description: 'defaults {maxFailures: 5, maxFailureRate: 0.05, minReports: 20}, field by field; null: no automatic pause' }))
+}, { additionalProperties: false, description: 'a staged rollout; without it the release reaches every deployment at once' })
+
+export const Rollout = Type.Object({
+  version: Type.String(),
+  state: Type.Union([Type.Literal('rolling'), Type.Literal('paused'), Type.Literal('complete')]),
+  percent: Type.Number({ description: 'percent of the last step in effect' }),
+  steps: Type.Array(RolloutStep),
+  startedAt: Type.String({ format: 'date-time' }),
+  nextStepAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'null when paused, complete, or frozen without an end' }),
+  pausedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  pausedReason: Type.Union([Type.String(), Type.Null()]),
+  autoPause: Type.Union([AutoPauseSettings, Type.Null()]),
+  reports: Type.Object({
+    applied: Type.Integer({ description: 'deployments whose latest report for this version (since the rollout started) applied it' }),
+    failed: Type.Integer({ description: 'deployments whose latest report for this version failed' })
+  })
+})
+export type Rollout = Static<typeof Rollout>
+
+export const Freeze = Type.Object({
+  reason: Type.String(),
+  until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'the freeze ends by itself then; null: until unfrozen' }),
+  at: Type.String({ format: 'date-time' }),
+  by: Type.String()
+})
+export type Freeze = Static<typeof Freeze>
+
+export const FreezeInput = Type.Object({
+  reason: Type.String({ minLength: 1, maxLength: 1024 }),
+  until: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'RFC 3339 date-time in the future, e.g. 2026-12-27T08:00:00Z' }))
+}, { additionalProperties: false })
+
+export const ReasonInput = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false })
+export const ReasonQuery = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false })
+
 export const ChannelDetail = Type.Intersect([Channel, Type.Object({
-  releases: Type.Array(Type.Object({ version: Type.String(), promotedAt: Type.String({ format: 'date-time' }), promotedBy: Type.String() }))
+  releases: Type.Array(Type.Object({ version: Type.String(), promotedAt: Type.String({ format: 'date-time' }), promotedBy: Type.String() })),
+  rollouts: Type.Array(Rollout, { description: 'the rollouts of releases in the channel, as GET /channels/:name/rollouts' }),
+  freeze: Type.Union([Freeze, Type.Null()])
 })])
 
 export const ChannelEvent = Type.Object({
@@ -84,8 +135,11 @@ export const ChannelEvent = Type.Object({
   at: Type.String({ format: 'date-time' })
 })
 
-export const PromoteInput = Type.Object({ version: VersionText }, { additionalProperties: false })
-export const WithdrawQuery = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false })
+export const PromoteInput = Type.Object({ version: VersionText, rollout: Type.Optional(RolloutInput) }, { additionalProperties: false })
+export const WithdrawQuery = Type.Object({
+  reason: Type.Optional(Type.String({ maxLength: 1024 })),
+  rollback: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description: 'true: a sanctioned rollback; deployments that run the release get the fallback marked metadata.rollback "true", and agents move down to it' }))
+}, { additionalProperties: false })
 
 export const RevocationInput = Type.Object({
   jti: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

@@ -13,6 +13,8 @@ export interface DesiredState {
   values: Values
   /** sha256 of canonicalJson({chart, values}); equal digest means nothing to apply. */
   digest: string
+  /** The server marks this answer a sanctioned rollback (`metadata.rollback: "true"`); set only then. */
+  rollback?: true
 }
 
 /**
@@ -24,7 +26,9 @@ export interface DesiredState {
 export function computeDesired (spec: ChannelSpec, inputs: LocalInputs): DesiredState {
   const values = layerValues(spec.values, inputs.userValues, inputs.crValues)
   const chart = inputs.crChart ?? spec.chart
-  return { channel: spec.channel, version: spec.version, chart, values, digest: desiredDigest(chart, values) }
+  const desired: DesiredState = { channel: spec.channel, version: spec.version, chart, values, digest: desiredDigest(chart, values) }
+  if (spec.metadata?.rollback === 'true') desired.rollback = true
+  return desired
 }
 
 export function desiredDigest (chart: ChartRef, values: Values): string {

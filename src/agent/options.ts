@@ -21,6 +21,8 @@ export interface AgentOptions {
   once: boolean
   fromFile?: string
   allowDowngrade: boolean
+  /** Refuse every downgrade, a sanctioned rollback (`metadata.rollback: "true"`) too; set only when true. */
+  neverDowngrade?: boolean
   /** Ask the server for this release version instead of the channel head. */
   pinVersion?: string
   /** Post a report to the server after every apply attempt (off with --no-report). */
@@ -46,6 +48,7 @@ export interface AgentFlags {
   once?: boolean
   fromFile?: string
   allowDowngrade?: boolean
+  neverDowngrade?: boolean
   pinVersion?: string
   /** True for `--no-report` (commander hands that over as `report: false`; see src/cli/agent.ts). */
   noReport?: boolean
@@ -70,6 +73,7 @@ export const ENV_VARS: Record<keyof AgentFlags, string> = {
   once: 'CHARTCAST_ONCE',
   fromFile: 'CHARTCAST_FROM_FILE',
   allowDowngrade: 'CHARTCAST_ALLOW_DOWNGRADE',
+  neverDowngrade: 'CHARTCAST_NEVER_DOWNGRADE',
   pinVersion: 'CHARTCAST_PIN_VERSION',
   noReport: 'CHARTCAST_NO_REPORT',
   logLevel: 'CHARTCAST_LOG_LEVEL'
@@ -83,7 +87,7 @@ const RELEASE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 
-type BoolFlag = 'once' | 'allowDowngrade' | 'noReport'
+type BoolFlag = 'once' | 'allowDowngrade' | 'neverDowngrade' | 'noReport'
 
 export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env): AgentOptions {
   const str = (key: Exclude<keyof AgentFlags, BoolFlag>): string | undefined => {
@@ -148,6 +152,9 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
   const helmTimeoutMs = parseDuration(helmTimeoutText)
   if (helmTimeoutMs === null || helmTimeoutMs < 1000) throw new ConfigError(`CHARTCAST_HELM_TIMEOUT "${helmTimeoutText}" must be a duration of at least 1s`)
 
+  const neverDowngrade = bool('neverDowngrade')
+  if (neverDowngrade && bool('allowDowngrade')) throw new ConfigError('give --allow-downgrade or --never-downgrade, not both')
+
   const logLevel = str('logLevel') ?? 'info'
   if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`--log-level must be one of ${[...LOG_LEVELS].join(', ')}`)
 
@@ -166,6 +173,7 @@ export function resolveAgentOptions (flags: AgentFlags, env: Env = process.env):
     once: bool('once'),
     fromFile,
     allowDowngrade: bool('allowDowngrade'),
+    ...(neverDowngrade && { neverDowngrade }),
     pinVersion: str('pinVersion'),
     report: !bool('noReport'),
     helmBin: env.HELM_BIN !== undefined && env.HELM_BIN !== '' ? env.HELM_BIN : 'helm',

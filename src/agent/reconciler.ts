@@ -39,6 +39,8 @@ export interface ReconcilerConfig {
   release: string
   namespace: string
   allowDowngrade: boolean
+  /** Refuse a downgrade the server sanctions as a rollback too. */
+  neverDowngrade?: boolean
   /** Fixed interval; otherwise the server's hint, otherwise an hour. */
   intervalMs?: number
   /** Air-gapped mode: read the spec from this file instead of the server. */
@@ -279,23 +281,26 @@ export class Reconciler {
       return { outcome: 'unchanged', serverFailed: false }
     }
     if (applied !== undefined && isLowerVersion(desired.version, applied.version)) {
-      if (!this.config.allowDowngrade) {
+      // A release withdrawn with rollback=true: the server says moving down is the fix.
+      const sanctioned = desired.rollback === true && this.config.neverDowngrade !== true
+      if (!this.config.allowDowngrade && !sanctioned) {
         // A withdrawal keeps the channel below us until a new release: warn once per refused
         // target, then repeat it at debug on every poll instead of flooding the log.
         const level = this.refusedDowngrade === desired.digest ? 'debug' : 'warn'
         this.refusedDowngrade = desired.digest
+        const neverEven = desired.rollback === true
         this.log[level]({ event: 'downgrade-refused', version: desired.version, appliedVersion: applied.version },
-          `refusing to move from ${applied.version} down to ${desired.version}; keeping ${applied.version} (use --allow-downgrade to permit)`)
+          `refusing to move from ${applied.version} down to ${desired.version}; keeping ${applied.version} (${neverEven ? '--never-downgrade refuses even a rollback the server sanctions' : 'use --allow-downgrade to permit'})`)
         this.deps.reporter?.recordSkip({
           version: desired.version,
           outcome: 'skipped',
-          detail: `downgrade refused: ${applied.version} is applied and ${desired.version} is lower (--allow-downgrade is not set)`,
+          detail: `downgrade refused: ${applied.version} is applied and ${desired.version} is lower (${neverEven ? '--never-downgrade is set' : '--allow-downgrade is not set'})`,
           digest: desired.digest
         }, 'downgrade-refused')
         return { outcome: 'downgrade-refused', serverFailed: false }
       }
-      this.log.warn({ event: 'downgrade-allowed', version: desired.version, appliedVersion: applied.version },
-        `moving from ${applied.version} down to ${desired.version} (--allow-downgrade)`)
+      this.log.warn({ event: 'downgrade-allowed', version: desired.version, appliedVersion: applied.version, ...(sanctioned && { rollback: true }) },
+        `moving from ${applied.version} down to ${desired.version} (${sanctioned ? 'a rollback sanctioned by the server' : '--allow-downgrade'})`)
     }
 
     this.log.info({ event: 'applying', version: desired.version, chartVersion: desired.chart.version, chart: desired.chart.name ?? desired.chart.url, digest: short, applier: this.deps.applier.name },

@@ -89,6 +89,7 @@ function defineAgentCommand (program: Command, runtime: AgentRuntime, setExit: (
     .option('--once', 'run one cycle and exit with a status code (see below)' + env('once'))
     .option('--from-file <spec>', 'air-gapped: read the channel spec (JSON or YAML) from this file instead of a server' + env('fromFile'))
     .option('--allow-downgrade', 'allow moving to a lower release version than the one applied' + env('allowDowngrade'))
+    .option('--never-downgrade', 'refuse every move to a lower version, a rollback the server sanctions (metadata.rollback "true") too' + env('neverDowngrade'))
     .option('--pin-version <version>', 'follow this release version of the channel instead of its latest' + env('pinVersion'))
     .option('--no-report', 'do not post a report (applied, failed, skipped) to the server after each apply attempt' + env('noReport'))
     .addOption(new Option('--log-level <level>', 'log level' + env('logLevel')).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
@@ -139,6 +140,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     release: options.release,
     namespace: options.namespace,
     allowDowngrade: options.allowDowngrade,
+    ...(options.neverDowngrade === true && { neverDowngrade: true }),
     intervalMs: options.intervalMs,
     fromFile: options.fromFile,
     server: options.server,

@@ -87,6 +87,13 @@ export function registerCredentialCommands (program: Command): void {
       process.stdout.write(`wrote ${privatePath} (keep secret) and ${publicPath} (give to the server)\n`)
     })
 
+  /** The license's `wariness` claim: a number from 0 to 1, as the server requires. */
+  function wariness (text: string): number {
+    const value = Number(text)
+    if (text.trim() === '' || !(value >= 0 && value <= 1)) throw new InvalidArgumentError('a number from 0 (first) to 1 (last)')
+    return value
+  }
+
   license.command('issue')
     .description('Sign a license for a customer deployment and print it; its jti, which revokes it, goes to stderr.')
     .requiredOption('--key <file>', 'the vendor private key (PEM)')
@@ -98,8 +105,9 @@ export function registerCredentialCommands (program: Command): void {
     .option('--iss <issuer>', 'issuer claim (must match LICENSE_ISSUER when the server sets it)')
     .option('--aud <audience>', 'audience claim (must match LICENSE_AUDIENCE when the server sets it)')
     .option('--kid <id>', 'key id header, when the server holds a JWKS with several keys')
+    .option('--wariness <number>', 'where the deployment stands in staged rollouts, 0 (first) to 1 (last); replaces its bucket', wariness)
     .option('--json', 'print {"token", "jti", "expiresAt"} as JSON instead of the license alone')
-    .action(async (opts: { key: string, sub: string, channels: string[], expires: number, channel?: string, jti?: string, iss?: string, aud?: string, kid?: string, json?: boolean }) => {
+    .action(async (opts: { key: string, sub: string, channels: string[], expires: number, channel?: string, jti?: string, iss?: string, aud?: string, kid?: string, wariness?: number, json?: boolean }) => {
       let pem: string
       try {
         pem = readFileSync(opts.key, 'utf8')
@@ -115,7 +123,8 @@ export function registerCredentialCommands (program: Command): void {
         ...(opts.jti !== undefined && { jti: opts.jti }),
         ...(opts.iss !== undefined && { iss: opts.iss }),
         ...(opts.aud !== undefined && { aud: opts.aud }),
-        ...(opts.kid !== undefined && { kid: opts.kid })
+        ...(opts.kid !== undefined && { kid: opts.kid }),
+        ...(opts.wariness !== undefined && { extra: { wariness: opts.wariness } })
       })
       printCredential(issued, opts.json === true, 'license')
     })

@@ -1,5 +1,7 @@
 /** The one drizzle schema. Row types are inferred from it, never written twice. */
-import { bigint, bigserial, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import { sql } from 'drizzle-orm'
+import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import type { AutoPause, Interval, RolloutStep } from '../domain/rollout.js'
 
 export const releases = pgTable('releases', {
   version: text('version').primaryKey(),
@@ -38,8 +40,49 @@ export const channelReleases = pgTable('channel_releases', {
   version: text('version').notNull().references(() => releases.version),
   state: text('state', { enum: ['active', 'withdrawn'] }).notNull(),
   promotedAt: timestamp('promoted_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-  promotedBy: text('promoted_by').notNull()
+  promotedBy: text('promoted_by').notNull(),
+  // Withdrawn with `rollback=true`: deployments that run it are told the fallback is a
+  // sanctioned rollback. Cleared by a new promotion.
+  rollback: boolean('rollback').notNull().default(false)
 }, (table) => [primaryKey({ columns: [table.channel, table.version] })])
+
+/**
+ * Staged rollouts (src/domain/rollout.ts): one per promotion that asked for one. A withdrawal
+ * ends it (`ended`); at most one rollout of a channel and version is not ended.
+ */
+export const rollouts = pgTable('rollouts', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  channel: text('channel').notNull().references(() => channels.name),
+  version: text('version').notNull().references(() => releases.version),
+  steps: jsonb('steps').$type<RolloutStep[]>().notNull(),
+  // Null: no automatic pause.
+  autoPause: jsonb('auto_pause').$type<AutoPause>(),
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull(),
+  startedBy: text('started_by').notNull(),
+  state: text('state', { enum: ['rolling', 'paused', 'complete', 'ended'] }).notNull(),
+  // Every pause as {from, to} in ms since the epoch; the current one (when paused) has to: null.
+  pauses: jsonb('pauses').$type<Interval[]>().notNull(),
+  pausedReason: text('paused_reason'),
+  pausedBy: text('paused_by'),
+  endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' })
+}, (table) => [
+  uniqueIndex('rollouts_current_idx').on(table.channel, table.version).where(sql`state <> 'ended'`)
+])
+
+/**
+ * Channel freezes, one row each: in force from `at` until `until` (by itself) or `ended_at`
+ * (lifted, or replaced by a new freeze), whichever comes first.
+ */
+export const channelFreezes = pgTable('channel_freezes', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  channel: text('channel').notNull().references(() => channels.name),
+  reason: text('reason').notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+  until: timestamp('until', { withTimezone: true, mode: 'date' }),
+  by: text('by').notNull(),
+  endedAt: timestamp('ended_at', { withTimezone: true, mode: 'date' }),
+  endedBy: text('ended_by')
+}, (table) => [index('channel_freezes_channel_idx').on(table.channel, table.id)])
 
 /** Promotion and withdrawal history: append-only. */
 export const channelEvents = pgTable('channel_events', {
@@ -158,7 +201,9 @@ export const reports = pgTable('reports', {
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull()
 }, (table) => [
   index('reports_deployment_idx').on(table.deploymentId, table.at),
-  index('reports_at_idx').on(table.at)
+  index('reports_at_idx').on(table.at),
+  // Automatic rollout pauses count each deployment's latest report per channel and version.
+  index('reports_channel_version_idx').on(table.channel, table.version, table.deploymentId, table.at)
 ])
 
 export type ReleaseRow = typeof releases.$inferSelect
@@ -173,3 +218,5 @@ export type AuditRow = typeof auditLog.$inferSelect
 export type AuditChainHeadRow = typeof auditChainHead.$inferSelect
 export type DeploymentRow = typeof deployments.$inferSelect
 export type ReportRow = typeof reports.$inferSelect
+export type RolloutRow = typeof rollouts.$inferSelect
+export type ChannelFreezeRow = typeof channelFreezes.$inferSelect

@@ -20,6 +20,11 @@ import {
 import { revocationLifts, tokenRevocations, type RevocationLiftRow, type TokenRevocationRow } from './schema.js'
 import { deployments, reports, type DeploymentRow, type ReportRow } from './schema.js'
 import { sessionRevocations, type SessionRevocationRow } from './schema.js'
+import { channelFreezes, rollouts, type ChannelFreezeRow, type RolloutRow } from './schema.js'
+import {
+  autoPauseReason, compileRollout, rolloutPhase, shouldAutoPause,
+  type FreezeRecord, type ReportCounts, type RolloutPlan, type RolloutRecord
+} from '../domain/rollout.js'
 
 type Tx = Parameters<Parameters<AppDatabase['transaction']>[0]>[0]
 
@@ -64,10 +69,100 @@ async function channelChanged (tx: Tx, name: string): Promise<void> {
 export interface ChannelSnapshot {
   row: ChannelRow
   memberships: ChannelReleaseRow[]
+  /** Its rollouts that are not ended, and the freezes that may have held them. */
+  rollouts: RolloutRow[]
+  freezes: ChannelFreezeRow[]
 }
+
+export function rolloutRecordOf (row: RolloutRow): RolloutRecord {
+  return {
+    version: row.version,
+    steps: row.steps,
+    autoPause: row.autoPause,
+    startedAt: row.startedAt.getTime(),
+    // An ended rollout is never compiled (the snapshot reads current ones only).
+    state: row.state === 'ended' ? 'complete' : row.state,
+    pauses: row.pauses,
+    pausedReason: row.pausedReason
+  }
+}
+
+export function freezeRecordOf (row: ChannelFreezeRow): FreezeRecord {
+  return { reason: row.reason, at: row.at.getTime(), until: row.until?.getTime() ?? null, by: row.by, endedAt: row.endedAt?.getTime() ?? null }
+}
+
+/** The rollouts of one channel (or all) that are not ended. */
+async function currentRollouts (tx: Tx, channel: string | null): Promise<RolloutRow[]> {
+  const notEnded = sql`${rollouts.state} <> 'ended'`
+  return await tx.select().from(rollouts).where(channel === null ? notEnded : and(eq(rollouts.channel, channel), notEnded)).orderBy(rollouts.id)
+}
+
+/**
+ * The freezes that can have held any of these rollouts: those not over before the oldest of
+ * them started. None without rollouts (a freeze that holds nothing changes no answer).
+ */
+async function freezesHolding (tx: Tx, channel: string | null, current: RolloutRow[]): Promise<ChannelFreezeRow[]> {
+  if (current.length === 0) return []
+  const since = new Date(Math.min(...current.map((r) => r.startedAt.getTime()))).toISOString()
+  const overlapping = sql`(${channelFreezes.endedAt} IS NULL OR ${channelFreezes.endedAt} > ${since}::timestamptz) AND (${channelFreezes.until} IS NULL OR ${channelFreezes.until} > ${since}::timestamptz)`
+  return await tx.select().from(channelFreezes).where(channel === null ? overlapping : and(eq(channelFreezes.channel, channel), overlapping)).orderBy(channelFreezes.id)
+}
+
+/** The freeze in force at `now` (ms), if any. */
+async function currentFreeze (tx: Tx, channel: string, now: number): Promise<ChannelFreezeRow | null> {
+  const at = new Date(now).toISOString()
+  const [row] = await tx.select().from(channelFreezes)
+    .where(and(eq(channelFreezes.channel, channel), isNull(channelFreezes.endedAt), sql`(${channelFreezes.until} IS NULL OR ${channelFreezes.until} > ${at}::timestamptz)`))
+    .orderBy(desc(channelFreezes.id)).limit(1)
+  return row ?? null
+}
+
+export function frozenDetail (channel: string, freeze: Pick<ChannelFreezeRow, 'reason' | 'until'>): string {
+  return `channel "${channel}" is frozen (${freeze.reason}) ${freeze.until === null ? 'until it is unfrozen' : `until ${freeze.until.toISOString()}`}: promotions wait; withdrawals and rollout pauses still work`
+}
+
+/**
+ * Per version, the deployments whose latest report (since the rollout started) for that version
+ * applied it or failed to; a skipped apply counts in neither.
+ */
+async function rolloutReportCounts (tx: Tx, channel: string, version: string | null): Promise<Map<string, ReportCounts>> {
+  const result = await tx.execute(sql`
+    SELECT latest.version, latest.outcome, count(*) AS count FROM (
+      SELECT DISTINCT ON (r.deployment_id, r.version) r.version, r.outcome
+      FROM ${reports} r JOIN ${rollouts} ro ON ro.channel = r.channel AND ro.version = r.version AND ro.state <> 'ended'
+      WHERE r.channel = ${channel} ${version === null ? sql`` : sql`AND r.version = ${version}`} AND r.at >= ro.started_at
+      ORDER BY r.deployment_id, r.version, r.at DESC, r.id DESC
+    ) latest GROUP BY latest.version, latest.outcome`)
+  const counts = new Map<string, { applied: number, failed: number }>()
+  for (const row of resultRows<{ version: string, outcome: string, count: string | number }>(result)) {
+    const entry = counts.get(row.version) ?? { applied: 0, failed: 0 }
+    if (row.outcome === 'applied') entry.applied = Number(row.count)
+    if (row.outcome === 'failed') entry.failed = Number(row.count)
+    counts.set(row.version, entry)
+  }
+  return counts
+}
+
+/** The two drivers return execute() results differently: node-postgres and PGlite both carry `rows`. */
+function resultRows<T> (result: unknown): T[] {
+  return Array.isArray(result) ? result as T[] : (result as { rows: T[] }).rows
+}
+
+/** A rollout as the routes show it: the row, its compiled schedule and its report counts. */
+export interface RolloutView {
+  row: RolloutRow
+  record: RolloutRecord
+  freezes: FreezeRecord[]
+  counts: ReportCounts
+}
+
+export type RolloutAction = 'pause' | 'resume' | 'complete'
 
 /** Both reads see one committed state, so the row's revision describes exactly these memberships. */
 const SNAPSHOT = { isolationLevel: 'repeatable read', accessMode: 'read only' } as const
+
+/** The actor of what the server does by itself (automatic rollout pauses). */
+export const SYSTEM_ACTOR = 'system'
 
 /** The chain head's only row. */
 const CHAIN_HEAD_ID = 1
@@ -188,15 +283,19 @@ export function createStore (db: AppDatabase) {
       return await db.transaction(async (tx) => {
         const [row] = await tx.select().from(channels).where(eq(channels.name, name))
         if (row === undefined) return null
-        return { row, memberships: await tx.select().from(channelReleases).where(eq(channelReleases.channel, name)) }
+        const memberships = await tx.select().from(channelReleases).where(eq(channelReleases.channel, name))
+        const current = await currentRollouts(tx, name)
+        return { row, memberships, rollouts: current, freezes: await freezesHolding(tx, name, current) }
       }, SNAPSHOT)
     },
 
     /** Every channel's row and all memberships, in one snapshot. */
-    async readAllChannelSnapshots (): Promise<{ rows: ChannelRow[], memberships: ChannelReleaseRow[] }> {
+    async readAllChannelSnapshots (): Promise<{ rows: ChannelRow[], memberships: ChannelReleaseRow[], rollouts: RolloutRow[], freezes: ChannelFreezeRow[] }> {
       return await db.transaction(async (tx) => {
         const rows = await tx.select().from(channels).orderBy(channels.name)
-        return { rows, memberships: await tx.select().from(channelReleases) }
+        const memberships = await tx.select().from(channelReleases)
+        const current = await currentRollouts(tx, null)
+        return { rows, memberships, rollouts: current, freezes: await freezesHolding(tx, null, current) }
       }, SNAPSHOT)
     },
 
@@ -242,42 +341,187 @@ export function createStore (db: AppDatabase) {
       })
     },
 
-    /** Promotes a release into a channel. `accepts` is re-checked under the channel's row lock. */
-    async promote (channel: string, version: string, actor: string, checkAccepts: (range: string | null) => void): Promise<{ promoted: boolean }> {
+    /**
+     * Promotes a release into a channel. `accepts` and the channel's freeze are checked under its
+     * row lock. With `rollout`, the release starts a staged rollout at `now` (ms, the app's clock).
+     */
+    async promote (channel: string, version: string, actor: string, checkAccepts: (range: string | null) => void, options: { rollout?: RolloutPlan, now?: number } = {}): Promise<{ promoted: boolean }> {
+      const now = options.now ?? Date.now()
       return await db.transaction(async (tx) => {
         const [ch] = await tx.select().from(channels).where(eq(channels.name, channel)).for('update')
         if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const freeze = await currentFreeze(tx, channel, now)
+        if (freeze !== null) throw new ChartcastError('CHANNEL_FROZEN', frozenDetail(channel, freeze))
         const [rel] = await tx.select({ version: releases.version }).from(releases).where(eq(releases.version, version))
         if (rel === undefined) throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} has not been published`)
         checkAccepts(ch.accepts)
         const changed = await tx.insert(channelReleases).values({ channel, version, state: 'active', promotedBy: actor })
           .onConflictDoUpdate({
             target: [channelReleases.channel, channelReleases.version],
-            set: { state: 'active', promotedAt: sql`now()`, promotedBy: actor },
+            set: { state: 'active', promotedAt: sql`now()`, promotedBy: actor, rollback: false },
             setWhere: eq(channelReleases.state, 'withdrawn')
           }).returning()
         if (changed.length === 0) return { promoted: false }
         await tx.insert(channelEvents).values({ channel, version, action: 'promote', actor })
+        const plan = options.rollout
+        if (plan !== undefined) {
+          await tx.insert(rollouts).values({
+            channel, version, steps: [...plan.steps], autoPause: plan.autoPause, startedAt: new Date(now), startedBy: actor, state: 'rolling', pauses: []
+          })
+        }
         await channelChanged(tx, channel)
-        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version })
+        await appendAudit(tx, actor, 'channel.promote', `channel:${channel}`, { version, ...(plan !== undefined && { rollout: plan }) })
         return { promoted: true }
       })
     },
 
-    async withdraw (channel: string, version: string, actor: string, reason: string | null): Promise<{ withdrawn: boolean }> {
+    /**
+     * Withdraws a release from a channel and ends its rollout. `rollback`: a sanctioned
+     * rollback, which deployments that run the release are told with their fallback spec; asked
+     * of a release withdrawn already, it marks that withdrawal.
+     */
+    async withdraw (channel: string, version: string, actor: string, reason: string | null, options: { rollback?: boolean, now?: number } = {}): Promise<{ withdrawn: boolean }> {
+      const rollback = options.rollback === true
+      const now = options.now ?? Date.now()
       return await db.transaction(async (tx) => {
         const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
         if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
         const [membership] = await tx.select().from(channelReleases)
           .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
         if (membership === undefined) throw new ChartcastError('RELEASE_NOT_IN_CHANNEL', `release ${version} was never promoted to channel "${channel}"`)
-        if (membership.state === 'withdrawn') return { withdrawn: false }
-        await tx.update(channelReleases).set({ state: 'withdrawn' })
-          .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
+        const where = and(eq(channelReleases.channel, channel), eq(channelReleases.version, version))
+        if (membership.state === 'withdrawn') {
+          if (!rollback || membership.rollback) return { withdrawn: false }
+          await tx.update(channelReleases).set({ rollback: true }).where(where)
+          await channelChanged(tx, channel)
+          await appendAudit(tx, actor, 'channel.rollback', `channel:${channel}`, { version, reason })
+          return { withdrawn: false }
+        }
+        await tx.update(channelReleases).set({ state: 'withdrawn', rollback }).where(where)
         await tx.insert(channelEvents).values({ channel, version, action: 'withdraw', actor, reason })
+        const ended = await tx.update(rollouts).set({ state: 'ended', endedAt: new Date(now) })
+          .where(and(eq(rollouts.channel, channel), eq(rollouts.version, version), sql`${rollouts.state} <> 'ended'`)).returning({ id: rollouts.id })
         await channelChanged(tx, channel)
-        await appendAudit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason })
+        await appendAudit(tx, actor, 'channel.withdraw', `channel:${channel}`, { version, reason, ...(rollback && { rollback: true }), ...(ended.length > 0 && { rolloutEnded: true }) })
         return { withdrawn: true }
+      })
+    },
+
+    /** A channel's rollouts that are not ended, oldest first, with what selection needs and their report counts. */
+    async listRollouts (channel: string): Promise<RolloutView[]> {
+      return await db.transaction(async (tx) => {
+        const current = await currentRollouts(tx, channel)
+        const freezes = (await freezesHolding(tx, channel, current)).map(freezeRecordOf)
+        const counts = current.length === 0 ? new Map<string, ReportCounts>() : await rolloutReportCounts(tx, channel, null)
+        return current.map((row) => ({ row, record: rolloutRecordOf(row), freezes, counts: counts.get(row.version) ?? { applied: 0, failed: 0 } }))
+      }, SNAPSHOT)
+    },
+
+    /**
+     * Pause (with a reason), resume or complete a rollout, at `now` (ms). Locks the channel row
+     * (as every channel change does, so revisions commit in order), then the rollout's.
+     * ROLLOUT_NOT_FOUND when the channel's release has no current rollout, ROLLOUT_STATE when
+     * the action does not fit: only a rolling rollout pauses, only a paused one resumes, and a
+     * complete one takes none.
+     */
+    async changeRollout (channel: string, version: string, action: RolloutAction, actor: string, reason: string | null, now: number): Promise<RolloutRow> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const [row] = await tx.select().from(rollouts)
+          .where(and(eq(rollouts.channel, channel), eq(rollouts.version, version), sql`${rollouts.state} <> 'ended'`)).for('update')
+        if (row === undefined) throw new ChartcastError('ROLLOUT_NOT_FOUND', `release ${version} has no rollout in channel "${channel}" (not in the channel, promoted without one, or withdrawn)`)
+        const phase = rolloutPhase(compileRollout(rolloutRecordOf(row), (await freezesHolding(tx, channel, [row])).map(freezeRecordOf)), now)
+        const pauses = [...row.pauses]
+        const closePause = (): void => {
+          const last = pauses.at(-1)
+          if (last !== undefined && last.to === null) pauses[pauses.length - 1] = { from: last.from, to: Math.max(now, last.from) }
+        }
+        let next: Partial<RolloutRow>
+        if (action === 'pause') {
+          if (phase !== 'rolling') throw new ChartcastError('ROLLOUT_STATE', `the rollout of ${version} is ${phase}: only a rolling rollout can be paused`)
+          next = { state: 'paused', pauses: [...pauses, { from: now, to: null }], pausedReason: reason, pausedBy: actor }
+        } else if (action === 'resume') {
+          if (phase !== 'paused') throw new ChartcastError('ROLLOUT_STATE', `the rollout of ${version} is ${phase}: only a paused rollout can be resumed`)
+          closePause()
+          next = { state: 'rolling', pauses, pausedReason: null, pausedBy: null }
+        } else {
+          if (phase === 'complete') throw new ChartcastError('ROLLOUT_STATE', `the rollout of ${version} is complete already`)
+          closePause()
+          next = { state: 'complete', pauses, pausedReason: null, pausedBy: null }
+        }
+        const [updated] = await tx.update(rollouts).set(next).where(eq(rollouts.id, row.id)).returning()
+        if (updated === undefined) throw new Error('rollout vanished under its row lock')
+        await channelChanged(tx, channel)
+        await appendAudit(tx, actor, `rollout.${action}`, `channel:${channel}`, { version, ...(reason !== null && { reason }) })
+        return updated
+      })
+    },
+
+    /**
+     * The automatic pause: counts the rolling release's reports and pauses it when they cross
+     * its autoPause line, as actor `system`. Under the channel's and the rollout's row locks, so
+     * replicas evaluating the same reports at once pause it once: the second finds it paused.
+     * Returns the reason when it paused.
+     */
+    async autoPauseRollout (channel: string, version: string, now: number): Promise<string | null> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) return null
+        const [row] = await tx.select().from(rollouts)
+          .where(and(eq(rollouts.channel, channel), eq(rollouts.version, version), sql`${rollouts.state} <> 'ended'`)).for('update')
+        if (row === undefined || row.autoPause === null) return null
+        const phase = rolloutPhase(compileRollout(rolloutRecordOf(row), (await freezesHolding(tx, channel, [row])).map(freezeRecordOf)), now)
+        if (phase !== 'rolling') return null
+        const counts = (await rolloutReportCounts(tx, channel, version)).get(version) ?? { applied: 0, failed: 0 }
+        if (!shouldAutoPause(row.autoPause, counts)) return null
+        const reason = autoPauseReason(version, counts)
+        await tx.update(rollouts).set({ state: 'paused', pauses: [...row.pauses, { from: now, to: null }], pausedReason: reason, pausedBy: SYSTEM_ACTOR }).where(eq(rollouts.id, row.id))
+        await channelChanged(tx, channel)
+        await appendAudit(tx, SYSTEM_ACTOR, 'rollout.pause', `channel:${channel}`, { version, reason, automatic: true, ...counts })
+        return reason
+      })
+    },
+
+    /** Report counts of one rolling release, read without locks: the cheap check before autoPauseRollout. */
+    async rolloutCounts (channel: string, version: string): Promise<ReportCounts> {
+      return await db.transaction(async (tx) => (await rolloutReportCounts(tx, channel, version)).get(version) ?? { applied: 0, failed: 0 }, SNAPSHOT)
+    },
+
+    /** The freeze in force at `now` (ms), if any. */
+    async getFreeze (channel: string, now: number): Promise<ChannelFreezeRow | null> {
+      return await db.transaction(async (tx) => await currentFreeze(tx, channel, now), SNAPSHOT)
+    },
+
+    /**
+     * Freezes a channel from `now` until `until` (ms; null: until unfrozen). A freeze in force
+     * is replaced (ended now), so the reason and until are always the latest ones asked for.
+     */
+    async freezeChannel (channel: string, reason: string, until: number | null, actor: string, now: number): Promise<ChannelFreezeRow> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const held = await currentFreeze(tx, channel, now)
+        if (held !== null) await tx.update(channelFreezes).set({ endedAt: new Date(now), endedBy: actor }).where(eq(channelFreezes.id, held.id))
+        const [row] = await tx.insert(channelFreezes).values({ channel, reason, at: new Date(now), until: until === null ? null : new Date(until), by: actor }).returning()
+        if (row === undefined) throw new Error('freeze insert returned nothing')
+        await channelChanged(tx, channel)
+        await appendAudit(tx, actor, 'channel.freeze', `channel:${channel}`, { reason, until: row.until?.toISOString() ?? null, ...(held !== null && { replaced: held.id }) })
+        return row
+      })
+    },
+
+    /** Lifts the freeze in force; returns whether there was one. */
+    async unfreezeChannel (channel: string, actor: string, reason: string | null, now: number): Promise<{ unfrozen: boolean }> {
+      return await db.transaction(async (tx) => {
+        const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
+        if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
+        const held = await currentFreeze(tx, channel, now)
+        if (held === null) return { unfrozen: false }
+        await tx.update(channelFreezes).set({ endedAt: new Date(now), endedBy: actor }).where(eq(channelFreezes.id, held.id))
+        await channelChanged(tx, channel)
+        await appendAudit(tx, actor, 'channel.unfreeze', `channel:${channel}`, { freeze: held.id, reason })
+        return { unfrozen: true }
       })
     },
 

@@ -15,6 +15,8 @@ export interface LicenseClaims {
   iss?: string
   aud?: string | string[]
   channel?: string
+  /** Where the deployment stands in staged rollouts: 0 goes first, 1 last (src/domain/rollout.ts). */
+  wariness?: number
 }
 
 export interface RevocationSet {
@@ -46,6 +48,9 @@ export function parseLicenseClaims (payload: unknown): LicenseClaims {
   for (const key of ['jti', 'iss', 'channel'] as const) {
     if (p[key] !== undefined && typeof p[key] !== 'string') throw new ChartcastError('LICENSE_INVALID', `license "${key}" is not a string`)
   }
+  if (p.wariness !== undefined && (typeof p.wariness !== 'number' || !(p.wariness >= 0 && p.wariness <= 1))) {
+    throw new ChartcastError('LICENSE_INVALID', 'license "wariness" is not a number from 0 to 1')
+  }
   if (p.aud !== undefined && typeof p.aud !== 'string' && !(Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) {
     throw new ChartcastError('LICENSE_INVALID', 'license "aud" is not a string or an array of strings')
   }
@@ -58,7 +63,8 @@ export function parseLicenseClaims (payload: unknown): LicenseClaims {
     ...(p.jti !== undefined && { jti: p.jti as string }),
     ...(p.iss !== undefined && { iss: p.iss as string }),
     ...(p.aud !== undefined && { aud: p.aud as string | string[] }),
-    ...(p.channel !== undefined && { channel: p.channel as string })
+    ...(p.channel !== undefined && { channel: p.channel as string }),
+    ...(p.wariness !== undefined && { wariness: p.wariness as number })
   }
 }
 

@@ -38,9 +38,13 @@ export function specMetadata (channel: SpecChannel, release: SpecRelease): Recor
   return metadata
 }
 
-export function compileSpec (channel: SpecChannel, release: SpecRelease): CompiledSpec {
+/**
+ * `extra` metadata marks one answer of the release, such as `rollback: "true"` for a sanctioned
+ * rollback: a different body, so a different ETag from the plain answer.
+ */
+export function compileSpec (channel: SpecChannel, release: SpecRelease, extra?: Record<string, string>): CompiledSpec {
   const values = mergeValues(channel.values, release.values)
-  const metadata = specMetadata(channel, release)
+  const metadata = extra === undefined ? specMetadata(channel, release) : { ...specMetadata(channel, release), ...extra }
   const body = canonicalJson({ channel: channel.name, version: release.version, chart: release.chart, values, metadata })
   const operatorBody = canonicalJson({ chart: release.chart, values, metadata })
   const intervalMs = channel.pollInterval === null ? null : parseDuration(channel.pollInterval)

@@ -9,12 +9,14 @@ import { DEFAULT_STALE_AFTER_SECONDS, staleAfterSeconds } from '../domain/fleet.
 import { createFleetStore, type FleetStore } from '../db/store.js'
 import { isDatabaseUnavailable } from './problems.js'
 import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
+import { AutoPauser } from '../services/auto-pause.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     checkins: CheckinRecorder
     checkinFlusher: CheckinFlusher
     fleetStore: FleetStore
+    autoPauser: AutoPauser
   }
 }
 
@@ -98,7 +100,25 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
   const now = opts.now ?? Date.now
   const fleetStore = createFleetStore(fastify.database.db)
   const { metrics } = fastify
-  const recorder = new CheckinRecorder(fleetStore, {
+  const autoPauser = new AutoPauser(fastify.store, {
+    rolloutOf: (channel, version) => fastify.specCache.get(channel)?.rollouts.get(version),
+    now,
+    onPaused: async (channel, version, reason) => {
+      metrics.mutations.inc({ action: 'rollout.pause' })
+      fastify.log.warn({ channel, version, reason }, 'rollout paused automatically')
+      // Read-your-writes here; the NOTIFY brings the other replicas along.
+      await fastify.specCache.refreshChannel(channel).catch(() => {})
+    }
+  })
+  // Which written reports can pause a rollout is noted as they are written (in memory only);
+  // the counting happens after the flush, off the batch's clock.
+  const writer = {
+    writeFleet: async (checkins: Parameters<FleetStore['writeFleet']>[0], reports: Parameters<FleetStore['writeFleet']>[1]) => {
+      await fleetStore.writeFleet(checkins, reports)
+      if (reports.length > 0) autoPauser.noteWritten(reports)
+    }
+  }
+  const recorder = new CheckinRecorder(writer, {
     maxPending: opts.maxPending,
     now,
     onDrop: (kind) => { metrics.checkinsDropped.inc({ kind }) },
@@ -113,6 +133,12 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
     // The records stay pending and the next tick tries again; only the reason is logged.
     fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
   }, async () => {
+    try {
+      await autoPauser.evaluate()
+    } catch (error) {
+      // The releases stay noted and are evaluated again after the next flush.
+      fastify.log.warn({ reason: failureReason(error), pending: autoPauser.pendingCount }, 'checking rollouts for an automatic pause failed; trying again after the next flush')
+    }
     if (now() - lastPrune < PRUNE_EVERY_MS) return
     lastPrune = now()
     await fleetStore.pruneReports(opts.reportRetentionSeconds, now())
@@ -121,6 +147,7 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
   registerFleetGauges(fastify, fleetStore, now)
   fastify.decorate('checkinFlusher', flusher)
   fastify.decorate('fleetStore', fleetStore)
+  fastify.decorate('autoPauser', autoPauser)
   fastify.addHook('onReady', async () => { flusher.start() })
   // Added after the database plugin's close hook is registered: fastify runs onClose hooks
   // of one instance in reverse order, so this last flush happens before the database closes.

@@ -6,7 +6,8 @@ import { ChartcastError } from '../errors.js'
 import { Channel, ChannelDetail, ChannelEvent, ChannelName, ChannelSettingsInput, PromoteInput, VersionText, WithdrawQuery } from '../schemas.js'
 import type { ChannelReleaseRow } from '../db/schema.js'
 import { described, publisherRoute, refuseUnstorableText } from './common.js'
-import { presentChannel, presentChannelEvent } from './present.js'
+import { presentChannel, presentChannelEvent, presentFreeze, presentRollout } from './present.js'
+import { checkRolloutPlan } from '../domain/rollout.js'
 import { groupByChannel } from '../services/spec-cache.js'
 
 const NameParams = Type.Object({ name: ChannelName })
@@ -16,8 +17,10 @@ function headOf (memberships: ChannelReleaseRow[]): string | null {
   return selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
 }
 
-const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> = async (fastify, opts) => {
+const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, now?: () => number }> = async (fastify, opts) => {
   const rateLimit = opts.apiRateLimit
+  /** Rollouts and freezes run on the app's clock (tests move it). */
+  const now = opts.now ?? Date.now
 
   /** Read-your-writes on this replica; the NOTIFY brings the others along. */
   async function refresh (name: string): Promise<void> {
@@ -88,7 +91,10 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
       const m = active.get(version)!
       return { version, promotedAt: m.promotedAt.toISOString(), promotedBy: m.promotedBy }
     })
-    return { ...presentChannel(row, headOf(memberships)), releases }
+    const at = now()
+    const rollouts = (await fastify.store.listRollouts(row.name)).map((view) => presentRollout(view, at))
+    const freeze = await fastify.store.getFreeze(row.name, at)
+    return { ...presentChannel(row, headOf(memberships)), releases, rollouts, freeze: freeze === null ? null : presentFreeze(freeze) }
   })
 
   fastify.post('/channels/:name/releases', {
@@ -96,16 +102,18 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     preValidation: refuseUnstorableText,
     config: { rateLimit },
     schema: {
-      summary: 'Promote a published release into the channel',
+      summary: 'Promote a published release into the channel, at once or as a staged rollout',
+      description: 'With `rollout`, the release reaches a growing share of the deployments (see GET /channels/:name/rollouts). A frozen channel answers 423 CHANNEL_FROZEN. A release already in the channel is left as it is (200), rollout and all.',
       tags: ['channels'],
       params: NameParams,
       body: PromoteInput,
-      ...publisherRoute({ 200: described(Promotion, 'Already in the channel'), 201: described(Promotion, 'Promoted') }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'VERSION_NOT_ACCEPTED'] })
+      ...publisherRoute({ 200: described(Promotion, 'Already in the channel'), 201: described(Promotion, 'Promoted') }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'VERSION_NOT_ACCEPTED', 'CHANNEL_FROZEN'] })
     }
   }, async (request, reply) => {
     const { name } = request.params
     const version = checkVersion(request.body.version)
-    const { promoted } = await fastify.store.promote(name, version, request.user.sub, (range) => assertChannelAccepts(name, range, version))
+    const rollout = request.body.rollout === undefined ? undefined : checkRolloutPlan(request.body.rollout)
+    const { promoted } = await fastify.store.promote(name, version, request.user.sub, (range) => assertChannelAccepts(name, range, version), { ...(rollout !== undefined && { rollout }), now: now() })
     if (promoted) {
       fastify.metrics.mutations.inc({ action: 'channel.promote' })
       await refresh(name)
@@ -119,7 +127,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     preValidation: refuseUnstorableText,
     config: { rateLimit },
     schema: {
-      summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once',
+      summary: 'Withdraw a release from the channel; the spec falls back to the next highest at once (rollback=true: a sanctioned rollback)',
       tags: ['channels'],
       params: Type.Object({ name: ChannelName, version: VersionText }),
       querystring: WithdrawQuery,
@@ -128,11 +136,11 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
   }, async (request, reply) => {
     const { name } = request.params
     const version = checkVersion(request.params.version)
-    const { withdrawn } = await fastify.store.withdraw(name, version, request.user.sub, request.query.reason ?? null)
-    if (withdrawn) {
-      fastify.metrics.mutations.inc({ action: 'channel.withdraw' })
-      await refresh(name)
-    }
+    const rollback = request.query.rollback === 'true'
+    const { withdrawn } = await fastify.store.withdraw(name, version, request.user.sub, request.query.reason ?? null, { rollback, now: now() })
+    // A rollback asked for a release withdrawn already changes it too (the cache is refreshed anyway).
+    if (withdrawn) fastify.metrics.mutations.inc({ action: 'channel.withdraw' })
+    if (withdrawn || rollback) await refresh(name)
     // No payload at all: `null` would be serialised as the four bytes "null".
     return await reply.code(204).send(undefined as never)
   })

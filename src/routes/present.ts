@@ -5,6 +5,10 @@ import type { AuditRow, ChannelEventRow, ChannelRow, ReleaseRow, RevocationRow }
 import type { AuditEntry, Channel, ChannelEvent, Release, Revocation } from '../schemas.js'
 import type { RevocationLiftRow, TokenRevocationRow } from '../db/schema.js'
 import type { RevocationLift, TokenRevocation } from '../schemas.js'
+import type { RolloutView } from '../db/store.js'
+import type { ChannelFreezeRow } from '../db/schema.js'
+import type { Freeze, Rollout } from '../schemas.js'
+import { compileRollout, nextStepAt, rolloutPercent, rolloutPhase } from '../domain/rollout.js'
 
 export function presentRelease (row: ReleaseRow): Release {
   return { version: row.version, chart: chartOf(row), values: row.values, notes: row.notes, digest: row.digest, createdAt: row.createdAt.toISOString(), createdBy: row.createdBy }
@@ -42,4 +46,28 @@ export function presentTokenRevocation (row: TokenRevocationRow): Static<typeof 
 
 export function presentAudit (row: AuditRow): Static<typeof AuditEntry> {
   return { id: row.id, at: row.at.toISOString(), actor: row.actor, action: row.action, target: row.target, detail: row.detail }
+}
+
+/** A rollout as of `now` (ms): its phase and percent are computed, not stored. */
+export function presentRollout (view: RolloutView, now: number): Rollout {
+  const state = compileRollout(view.record, view.freezes)
+  const phase = rolloutPhase(state, now)
+  const next = nextStepAt(state, now)
+  const pause = phase === 'paused' ? view.record.pauses.at(-1) : undefined
+  return {
+    version: view.row.version,
+    state: phase,
+    percent: rolloutPercent(state, now),
+    steps: view.row.steps.map((s) => ({ percent: s.percent, after: s.after })),
+    startedAt: view.row.startedAt.toISOString(),
+    nextStepAt: next === null ? null : new Date(next).toISOString(),
+    pausedAt: pause === undefined ? null : new Date(pause.from).toISOString(),
+    pausedReason: phase === 'paused' ? view.row.pausedReason : null,
+    autoPause: view.row.autoPause,
+    reports: { applied: view.counts.applied, failed: view.counts.failed }
+  }
+}
+
+export function presentFreeze (row: ChannelFreezeRow): Freeze {
+  return { reason: row.reason, until: row.until?.toISOString() ?? null, at: row.at.toISOString(), by: row.by }
 }

@@ -12,7 +12,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { operatorChannel, type LicenseClaims } from '../domain/license.js'
-import { selectSpec, type Deployment } from '../domain/select-spec.js'
+import { isSanctionedRollback, selectSpec, type Deployment } from '../domain/select-spec.js'
 import { ifNoneMatchHits, type CompiledSpec } from '../domain/spec.js'
 import { checkVersion } from '../domain/release.js'
 import { ChartcastError } from '../errors.js'
@@ -85,8 +85,10 @@ interface PullEndpoint<R extends PullRequest> {
   send (request: R, reply: FastifyReply, spec: CompiledSpec, state: ChannelState): void
 }
 
-const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null }> = async (fastify, opts) => {
+const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, invalidLicenseLimit: RatePolicy | null, anonymousChannel: string | null, now?: () => number }> = async (fastify, opts) => {
   const { specCache, licenses, metrics, checkins } = fastify
+  /** Places staged rollouts in time (tests move it). */
+  const now = opts.now ?? Date.now
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
   const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
   const { anonymousChannel } = opts
@@ -146,7 +148,9 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
       else limiter?.countAddress(request.ip)
       const state = specCache.get(channel)
       if (state === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
-      const spec = specCache.specFor(state, selectSpec(state, deployment, Date.now()))
+      const version = selectSpec(state, deployment, now())
+      // rollbacks is empty unless a release was withdrawn with rollback=true.
+      const spec = specCache.specFor(state, version, state.rollbacks.size > 0 && isSanctionedRollback(state, deployment, version))
       if (spec instanceof Promise) {
         return spec.then(
           (compiled) => { deliver(endpoint, request, reply, deployment, compiled, state) },

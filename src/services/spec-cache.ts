@@ -9,8 +9,9 @@
 import { selectChannelHead, sortVersionsDescending } from '../domain/channel.js'
 import type { ChannelVersions } from '../domain/select-spec.js'
 import { compileSpec, type CompiledSpec } from '../domain/spec.js'
-import { chartOf, type ChangeNotice, type Store } from '../db/store.js'
-import type { ChannelRow, ChannelReleaseRow, ReleaseRow } from '../db/schema.js'
+import { chartOf, freezeRecordOf, rolloutRecordOf, type ChangeNotice, type Store } from '../db/store.js'
+import type { ChannelFreezeRow, ChannelRow, ChannelReleaseRow, ReleaseRow, RolloutRow } from '../db/schema.js'
+import { compileRollout, type RolloutState } from '../domain/rollout.js'
 import { ChartcastError } from '../errors.js'
 
 export interface ChannelState extends ChannelVersions {
@@ -21,6 +22,29 @@ export interface ChannelState extends ChannelVersions {
   head: CompiledSpec | null
   /** The channel's revision, as sent in `Chartcast-Revision` (formatted once, here). */
   revisionHeader: string
+  /** Rollouts not completed by hand, compiled against the channel's freezes. */
+  rollouts: ReadonlyMap<string, RolloutState>
+  /** Withdrawn with rollback=true (and not promoted again). */
+  rollbacks: ReadonlySet<string>
+  /**
+   * Specs compiled with the state: the head and, while rollouts run, every release a pull
+   * without an upgrade path can be given (down to the highest release without a rollout).
+   */
+  specs: ReadonlyMap<string, CompiledSpec>
+}
+
+/** Specs compiled ahead per channel state at most; the rest are compiled when first asked for. */
+const MAX_PRECOMPILED = 50
+
+/** Rows grouped per channel. */
+function byChannelOf<R extends { channel: string }> (rows: R[]): Map<string, R[]> {
+  const grouped = new Map<string, R[]>()
+  for (const row of rows) {
+    const list = grouped.get(row.channel)
+    if (list === undefined) grouped.set(row.channel, [row])
+    else list.push(row)
+  }
+  return grouped
 }
 
 const MAX_CACHED_RELEASES = 2_000
@@ -36,17 +60,11 @@ function boundedSet<K, V> (map: Map<K, V>, key: K, value: V, max: number): void 
 
 /** Memberships grouped per channel (Map.groupBy needs Node 21). */
 export function groupByChannel (memberships: ChannelReleaseRow[]): Map<string, ChannelReleaseRow[]> {
-  const byChannel = new Map<string, ChannelReleaseRow[]>()
-  for (const m of memberships) {
-    const list = byChannel.get(m.channel)
-    if (list === undefined) byChannel.set(m.channel, [m])
-    else list.push(m)
-  }
-  return byChannel
+  return byChannelOf(memberships)
 }
 
-function compileFor (channel: ChannelRow, release: ReleaseRow): CompiledSpec {
-  return compileSpec({ name: channel.name, values: channel.values, pollInterval: channel.pollInterval }, { version: release.version, chart: chartOf(release), values: release.values })
+function compileFor (channel: ChannelRow, release: ReleaseRow, rollback = false): CompiledSpec {
+  return compileSpec({ name: channel.name, values: channel.values, pollInterval: channel.pollInterval }, { version: release.version, chart: chartOf(release), values: release.values }, rollback ? { rollback: 'true' } : undefined)
 }
 
 export class SpecCache {
@@ -73,12 +91,14 @@ export class SpecCache {
    */
   async loadAll (): Promise<void> {
     const heldAtStart = new Map(this.channels)
-    const { rows, memberships } = await this.store.readAllChannelSnapshots()
+    const { rows, memberships, rollouts, freezes } = await this.store.readAllChannelSnapshots()
     const byChannel = groupByChannel(memberships)
+    const rolloutsByChannel = byChannelOf(rollouts)
+    const freezesByChannel = byChannelOf(freezes)
     const present = new Set<string>()
     for (const row of rows) {
       present.add(row.name)
-      this.installIfNewer(await this.buildState(row, byChannel.get(row.name) ?? []))
+      this.installIfNewer(await this.buildState(row, byChannel.get(row.name) ?? [], rolloutsByChannel.get(row.name) ?? [], freezesByChannel.get(row.name) ?? []))
     }
     // Gone from the database. A channel installed after this read began is not this read's to drop.
     for (const [name, state] of heldAtStart) {
@@ -97,7 +117,7 @@ export class SpecCache {
       this.drop(name)
       return
     }
-    this.installIfNewer(await this.buildState(snapshot.row, snapshot.memberships))
+    this.installIfNewer(await this.buildState(snapshot.row, snapshot.memberships, snapshot.rollouts, snapshot.freezes))
   }
 
   /**
@@ -143,29 +163,46 @@ export class SpecCache {
   }
 
   /**
-   * The compiled spec of a version selectSpec chose from this state: the head, or a pinned
-   * version compiled once and then kept (synchronous when it is already compiled).
+   * The compiled spec of a version selectSpec chose from this state: one compiled with the
+   * state, or a pinned version compiled once and then kept (synchronous when it is already
+   * compiled). `rollback`: the answer of a sanctioned rollback, marked `metadata.rollback`.
    */
-  specFor (state: ChannelState, version: string): CompiledSpec | Promise<CompiledSpec> {
-    if (state.head?.version === version) return state.head
-    const hit = this.pinned.get(`${state.name}@${version}`)
-    return hit ?? this.compilePinned(state, version)
+  specFor (state: ChannelState, version: string, rollback = false): CompiledSpec | Promise<CompiledSpec> {
+    if (!rollback) {
+      const compiled = state.specs.get(version)
+      if (compiled !== undefined) return compiled
+    }
+    const key = rollback ? `${state.name}@${version}#rollback` : `${state.name}@${version}`
+    const hit = this.pinned.get(key)
+    return hit ?? this.compilePinned(state, version, key, rollback)
   }
 
-  private async compilePinned (state: ChannelState, version: string): Promise<CompiledSpec> {
-    const spec = compileFor(state.row, await this.loadRelease(version))
+  private async compilePinned (state: ChannelState, version: string, key: string, rollback: boolean): Promise<CompiledSpec> {
+    const spec = compileFor(state.row, await this.loadRelease(version), rollback)
     // A refresh may have installed a newer state (and dropped this channel's pinned specs)
     // while the release was read: a spec of the replaced state would then stay cached.
-    if (this.channels.get(state.name) === state) boundedSet(this.pinned, `${state.name}@${version}`, spec, MAX_PINNED_SPECS)
+    if (this.channels.get(state.name) === state) boundedSet(this.pinned, key, spec, MAX_PINNED_SPECS)
     return spec
   }
 
-  private async buildState (row: ChannelRow, memberships: ChannelReleaseRow[]): Promise<ChannelState> {
+  private async buildState (row: ChannelRow, memberships: ChannelReleaseRow[], rolloutRows: RolloutRow[] = [], freezeRows: ChannelFreezeRow[] = []): Promise<ChannelState> {
     const headVersion = selectChannelHead(memberships.map((m) => ({ version: m.version, withdrawn: m.state === 'withdrawn' })))
     const active = sortVersionsDescending(memberships.filter((m) => m.state === 'active').map((m) => m.version))
     const revisionHeader = String(row.revision)
-    if (headVersion === null) return { name: row.name, row, active, head: null, revisionHeader }
-    return { name: row.name, row, active, head: compileFor(row, await this.loadRelease(headVersion)), revisionHeader }
+    const freezes = freezeRows.map(freezeRecordOf)
+    // A rollout completed by hand admits everyone, as no rollout does: selection skips it.
+    const rollouts = new Map(rolloutRows.filter((r) => r.state !== 'complete').map((r) => [r.version, compileRollout(rolloutRecordOf(r), freezes)]))
+    const rollbacks = new Set(memberships.filter((m) => m.state === 'withdrawn' && m.rollback).map((m) => m.version))
+    const specs = new Map<string, CompiledSpec>()
+    const base = { name: row.name, row, active, revisionHeader, rollouts, rollbacks, specs }
+    if (headVersion === null) return { ...base, head: null }
+    const head = compileFor(row, await this.loadRelease(headVersion))
+    specs.set(head.version, head)
+    // Highest first, down to the first release without a rollout: below it nobody is answered.
+    for (let i = 0; i + 1 < active.length && rollouts.has(active[i]!) && specs.size < MAX_PRECOMPILED; i++) {
+      specs.set(active[i + 1]!, compileFor(row, await this.loadRelease(active[i + 1]!)))
+    }
+    return { ...base, head }
   }
 
   private async loadRelease (version: string): Promise<ReleaseRow> {

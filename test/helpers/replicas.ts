@@ -5,12 +5,13 @@
  */
 import type { Test } from 'tap'
 import { openDatabase } from '../../src/db/index.js'
-import { buildTestServer, createThrowawayDatabase, type Driver, type TestServer } from './server.js'
+import { buildTestServer, createThrowawayDatabase, type Driver, type TestServer, type TestServerOptions } from './server.js'
 
-export async function twoReplicas (t: Test, driver: Driver): Promise<{ a: TestServer, b: TestServer }> {
+/** `options` (environment, clock) apply to both replicas. */
+export async function twoReplicas (t: Test, driver: Driver, options: Pick<TestServerOptions, 'env' | 'now'> = {}): Promise<{ a: TestServer, b: TestServer }> {
   if (driver === 'pglite') {
-    const a = await buildTestServer(t)
-    const b = await buildTestServer(t, { database: a.database, keyPair: a.keyPair, authSecret: a.authSecret })
+    const a = await buildTestServer(t, options)
+    const b = await buildTestServer(t, { ...options, database: a.database, keyPair: a.keyPair, authSecret: a.authSecret })
     return { a, b }
   }
   const throwaway = await createThrowawayDatabase()
@@ -19,8 +20,8 @@ export async function twoReplicas (t: Test, driver: Driver): Promise<{ a: TestSe
   await dbA.migrate()
   // Closed here, in this order, so the databases are closed after both apps and dropped last.
   const later = { teardown: () => {} }
-  const a = await buildTestServer(later, { database: dbA })
-  const b = await buildTestServer(later, { database: dbB, keyPair: a.keyPair, authSecret: a.authSecret })
+  const a = await buildTestServer(later, { ...options, database: dbA })
+  const b = await buildTestServer(later, { ...options, database: dbB, keyPair: a.keyPair, authSecret: a.authSecret })
   t.teardown(async () => {
     await a.close()
     await b.close()

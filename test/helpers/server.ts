@@ -82,7 +82,7 @@ async function emptyDatabase (database: Database): Promise<void> {
   // it runs on the same connection as the TRUNCATE. The chain head goes back to the genesis value.
   await database.db.transaction(async (tx) => {
     await tx.execute(sql`SET LOCAL session_replication_role = replica`)
-    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations, session_revocations, deployments, reports RESTART IDENTITY CASCADE`)
+    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations, session_revocations, deployments, reports, rollouts, channel_freezes RESTART IDENTITY CASCADE`)
     await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}, last_at = to_timestamp(0)`)
   })
 }

@@ -19,7 +19,7 @@ function releaseRow (version: string): ReleaseRow {
 }
 
 function membership (version: string, channel = 'stable'): ChannelReleaseRow {
-  return { channel, version, state: 'active', promotedAt: at, promotedBy: 'rita' }
+  return { channel, version, state: 'active', promotedAt: at, promotedBy: 'rita', rollback: false }
 }
 
 /**
@@ -47,13 +47,13 @@ function fakeStore () {
     readChannelSnapshot: async (name: string) => {
       snapshotReads++
       const found = all().find((c) => c.row.name === name)
-      const snapshot = found === undefined ? null : { row: found.row, memberships: [...found.memberships] }
+      const snapshot = found === undefined ? null : { row: found.row, memberships: [...found.memberships], rollouts: [], freezes: [] }
       await waitIfHeld()
       return snapshot
     },
     readAllChannelSnapshots: async () => {
       const channels = all()
-      const snapshot = { rows: channels.map((c) => c.row), memberships: channels.flatMap((c) => c.memberships) }
+      const snapshot = { rows: channels.map((c) => c.row), memberships: channels.flatMap((c) => c.memberships), rollouts: [], freezes: [] }
       await waitIfHeld()
       return snapshot
     },
