@@ -73,7 +73,7 @@ t.test('the dashboard in Chromium', async (t) => {
     t.equal((await s.putChannel('stable', { description: 'What customers run' })).statusCode, 201)
     for (const v of ['1.0.0', '1.1.0']) t.equal((await s.publish(v, { values: { image: { tag: v }, replicas: v === '1.0.0' ? 2 : 3 } })).statusCode, 201)
     t.equal((await s.promote('stable', '1.0.0')).statusCode, 201)
-    await page.getByRole('link', { name: 'stable' }).waitFor()
+    await page.getByRole('link', { name: 'stable', exact: true }).waitFor()
     for (let i = 1; i <= 6; i++) await pullAs(s, `cluster-${i}`, '1.0.0')
     await s.app.checkins.flush()
     await page.getByText('6 running').waitFor()
@@ -107,7 +107,7 @@ t.test('the dashboard in Chromium', async (t) => {
   })
 
   t.test('failure reports pause the rollout, and the open page shows it without a reload', async (t) => {
-    await page.getByRole('link', { name: 'stable' }).click()
+    await page.getByRole('link', { name: 'stable', exact: true }).click()
     await page.getByRole('progressbar', { name: 'Rollout of 1.1.0' }).waitFor()
     for (let i = 1; i <= 5; i++) {
       const license = await s.license({ sub: `cluster-${i}`, channels: ['stable'] })
@@ -213,7 +213,7 @@ t.test('the dashboard in Chromium', async (t) => {
   t.test('a reader sees no action buttons', async (t) => {
     await signOut(page)
     await signIn(page, base, s.tokens.reader)
-    await page.getByRole('link', { name: 'stable' }).click()
+    await page.getByRole('link', { name: 'stable', exact: true }).click()
     await page.getByRole('heading', { level: 2, name: 'Releases in stable' }).waitFor()
     for (const name of ['Promote', 'Withdraw 1.0.0', 'Freeze channel']) t.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button`)
     t.equal(await page.getByRole('heading', { name: 'Promote' }).count(), 0, 'no promote form')

@@ -61,9 +61,10 @@ function PromoteForm ({ channel, active, onDone }: { channel: string, active: st
     }
   }
 
+  const doneMessage = done !== null && <p class="done" role="status">{done}</p>
   if (releases.problem !== null) return <ProblemMessage problem={releases.problem} onRetry={releases.reload} />
   if (releases.data === undefined) return <Loading what="published releases" />
-  if (candidates.length === 0) return <Empty title="Nothing to promote">Every published release is in this channel already. Publish one with <code>POST /releases</code>.</Empty>
+  if (candidates.length === 0) return <>{doneMessage}<Empty title="Nothing to promote">Every published release is in this channel already. Publish one with <code>POST /releases</code>.</Empty></>
   return (
     <form class="promote" onSubmit={(event) => { void submit(event) }} aria-label={`Promote a release to ${channel}`}>
       <div class="field">
@@ -99,7 +100,7 @@ function PromoteForm ({ channel, active, onDone }: { channel: string, active: st
         </fieldset>
       )}
       {problem !== null && <ProblemMessage problem={problem} />}
-      {done !== null && <p class="done" role="status">{done}</p>}
+      {doneMessage}
       <button id="promote-submit" type="submit" class="primary" disabled={busy}>Promote</button>
     </form>
   )
