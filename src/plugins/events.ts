@@ -6,6 +6,9 @@
  *
  * - `channel` `{ channel, head, revision }`: the channel changed (its releases, rollouts,
  *   freeze or settings); a page reloads what it shows of it.
+ * - `rollouts` `{ channel, rollouts }`: the channel's rollouts (the body of GET
+ *   /channels/:name/rollouts) after a change, when they differ from the last ones sent: a
+ *   promotion with a rollout, a pause (by a person or automatic), resume, complete, withdrawal.
  * - `fleet` `{ channel, total, stale, staleAfterSeconds, byVersion }`: the channel's fleet
  *   summary (the body of GET /channels/:name/fleet), sent when it differs from the last one sent.
  * - `resync` `{}`: notices may have been missed (the listener reconnected); reload everything.
@@ -13,6 +16,7 @@
 import fp from 'fastify-plugin'
 import type { ChangeNotice } from '../db/store.js'
 import { fleetByVersion, staleAfterSeconds } from '../domain/fleet.js'
+import { presentRollout } from '../routes/present.js'
 import { EventHub, type EventHubOptions } from '../services/event-hub.js'
 
 declare module 'fastify' {
@@ -81,14 +85,39 @@ export default fp<EventsPluginOptions>(async (fastify, opts) => {
     fleetTimer.unref()
   }
 
+  /** The last rollouts sent per channel, as JSON; reads of one channel run one after another, so events keep their order. */
+  const lastRollouts = new Map<string, string>()
+  const rolloutReads = new Map<string, Promise<void>>()
+  function publishRollouts (channel: string): void {
+    if (hub.size === 0) {
+      lastRollouts.clear()
+      return
+    }
+    const previous = rolloutReads.get(channel) ?? Promise.resolve()
+    const read = previous.then(async () => {
+      if (closing) return
+      const at = now()
+      const list = (await fastify.store.listRollouts(channel)).map((view) => presentRollout(view, at))
+      const text = JSON.stringify(list)
+      if (lastRollouts.get(channel) === text) return
+      lastRollouts.set(channel, text)
+      hub.publish('rollouts', { channel, rollouts: list })
+    }).catch((error: Error) => {
+      fastify.log.warn({ channel, reason: error.message }, 'reading rollouts for the live events failed; the next change retries')
+    }).finally(() => { if (rolloutReads.get(channel) === read) rolloutReads.delete(channel) })
+    rolloutReads.set(channel, read)
+  }
+
   const onNotice = (notice: ChangeNotice): void => {
     if (notice.kind === 'channel') {
       const state = specCache.get(notice.name)
       hub.publish('channel', { channel: notice.name, head: state?.head?.version ?? null, revision: state?.row.revision ?? null })
+      publishRollouts(notice.name)
     } else if (notice.kind === 'fleet') {
       scheduleFleet(notice.channels)
     } else if (notice.kind === 'all') {
       lastFleet.clear()
+      lastRollouts.clear()
       hub.publish('resync', {})
     }
     if (notice.kind === 'token-revocation' || notice.kind === 'all') {

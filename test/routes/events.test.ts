@@ -43,6 +43,24 @@ for (const driver of testDrivers()) {
       t.ok(fallback.revision > promoted.revision, 'the revision moved on')
     })
 
+    t.test('a staged promotion and a pause on the other replica are rollouts events here', async (t) => {
+      const { a, b } = await twoReplicas(t, driver)
+      const stream = await openEventStream(await a.listen(), a.tokens.reader)
+      t.teardown(() => { stream.close() })
+      await stream.next('ready')
+      await b.putChannel('stable')
+      await b.publish('1.0.0')
+      const auth = { authorization: `Bearer ${b.tokens.publisher}` }
+      const promoted = await b.app.inject({ method: 'POST', url: '/channels/stable/releases', headers: auth, payload: { version: '1.0.0', rollout: { steps: [{ percent: 10, after: '0s' }, { percent: 100, after: '1h' }] } } })
+      t.equal(promoted.statusCode, 201)
+      const rolling = await stream.next('rollouts', (d) => d.rollouts.length === 1)
+      t.match(rolling, { channel: 'stable', rollouts: [{ version: '1.0.0', state: 'rolling', percent: 10 }] })
+      const paused = await b.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.0.0/pause', headers: auth, payload: { reason: 'looking into a report' } })
+      t.equal(paused.statusCode, 200)
+      const after = await stream.next('rollouts', (d) => d.rollouts[0]?.state === 'paused')
+      t.equal(after.rollouts[0].pausedReason, 'looking into a report')
+    })
+
     t.test('check-ins and failure reports flushed on the other replica are a fleet summary here', async (t) => {
       const { a, b } = await twoReplicas(t, driver)
       await b.putChannel('stable')
