@@ -5,8 +5,7 @@
  * autoPause line, the store pauses it under row locks (so two replicas pause it once). The
  * pull path never waits for any of this.
  */
-import { rolloutPhase } from '../domain/rollout.js'
-import { shouldAutoPause, type ReportCounts, type RolloutState } from '../domain/rollout.js'
+import { rolloutPhase, shouldAutoPause, type ReportCounts, type RolloutState } from '../domain/rollout.js'
 
 export interface AutoPauseStore {
   rolloutCounts (channel: string, version: string): Promise<ReportCounts>
