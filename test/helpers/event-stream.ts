@@ -19,9 +19,10 @@ export interface EventStream {
   close (): void
 }
 
-export async function openEventStream (baseUrl: string, token: string | null, path = '/events'): Promise<EventStream> {
+/** `credential`: a publisher token (sent as Bearer), `{ cookie }` (a dashboard session), or null. */
+export async function openEventStream (baseUrl: string, credential: string | { cookie: string } | null, path = '/events'): Promise<EventStream> {
   return await new Promise((resolve, reject) => {
-    const request = http.get(`${baseUrl}${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } }, (response) => {
+    const request = http.get(`${baseUrl}${path}`, { headers: credential === null ? {} : typeof credential === 'string' ? { authorization: `Bearer ${credential}` } : { cookie: credential.cookie } }, (response) => {
       const queue: SseEvent[] = []
       const waiters: Array<{ type: string, matches: (data: unknown) => boolean, resolve: (data: unknown) => void }> = []
       let buffer = ''

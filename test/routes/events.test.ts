@@ -123,6 +123,24 @@ for (const driver of testDrivers()) {
       t.pass('the stream ended')
     })
 
+    t.test('a dashboard session opens a stream with its cookie, and signing out ends it', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const base = await s.listen()
+      const signIn = await s.app.inject({ method: 'POST', url: '/auth/session', payload: { token: s.tokens.publisher } })
+      t.equal(signIn.statusCode, 200)
+      const setCookie = [signIn.headers['set-cookie']].flat().find((c) => c?.startsWith('chartcast_session='))
+      t.ok(setCookie, 'the session cookie was set')
+      const cookie = setCookie!.split(';')[0]!
+      const stream = await openEventStream(base, { cookie })
+      t.teardown(() => { stream.close() })
+      t.equal(stream.status, 200)
+      t.same(await stream.next('ready'), { subject: 'rita-release', role: 'publisher' })
+      const signOut = await s.app.inject({ method: 'DELETE', url: '/auth/session', headers: { cookie, origin: 'http://localhost' } }) // inject's Host is localhost
+      t.equal(signOut.statusCode, 204)
+      await stream.ended
+      t.pass('the stream ended with the session')
+    })
+
     t.test('closing the server ends open streams instead of waiting for them', async (t) => {
       const s = await buildTestServer(t, { driver })
       const stream = await openEventStream(await s.listen(), s.tokens.reader)
