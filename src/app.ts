@@ -15,7 +15,9 @@ import { loadSpecSigning, SpecSigningConfigError, type SpecSigning } from './ser
 import authPlugin from './plugins/auth.js'
 import bodyParsers from './plugins/body-parsers.js'
 import connectionLimitsPlugin from './plugins/connection-limits.js'
+import dashboardPlugin from './plugins/dashboard.js'
 import databasePlugin from './plugins/database.js'
+import eventsPlugin from './plugins/events.js'
 import fleetPlugin from './plugins/fleet.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
@@ -24,6 +26,7 @@ import specStatePlugin from './plugins/spec-state.js'
 import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
+import eventsRoutes from './routes/events.js'
 import fleetRoutes from './routes/fleet.js'
 import upgradePathRoutes from './routes/upgrade-paths.js'
 import healthRoutes from './routes/health.js'
@@ -54,6 +57,8 @@ export interface AppOptions {
    * recording costs (bench/run.ts). Every server records.
    */
   recordCheckins?: boolean
+  /** The dashboard's build (default dist/ui); tests build one of their own. */
+  dashboardDir?: string
 }
 
 /** SPEC_SIGNING_KEYS + SPEC_KEYSET, loaded and checked once at start-up; null when not configured. */
@@ -174,6 +179,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
     ...(opts.now !== undefined && { now: opts.now }),
     ...(opts.recordCheckins === false && { recordCheckins: false })
   })
+  await fastify.register(eventsPlugin, { ...(opts.now !== undefined && { now: opts.now }) })
   await fastify.register(authPlugin, {
     secret: opts.authSecret,
     maxTokenLifetimeSeconds: opts.config.publisherTokenMaxLifetimeSeconds,
@@ -213,6 +219,8 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(upgradePathRoutes, { apiRateLimit, ...(opts.now !== undefined && { now: opts.now }) })
   await fastify.register(sessionRoutes, { apiRateLimit, oidc: opts.config.oidc !== null })
   if (opts.config.oidc !== null) await fastify.register(oidcRoutes, { oidc: opts.config.oidc, production: opts.config.production, apiRateLimit })
+  await fastify.register(eventsRoutes, { apiRateLimit })
+  await fastify.register(dashboardPlugin, { ...(opts.dashboardDir !== undefined && { root: opts.dashboardDir }) })
 }
 
 /** Not encapsulated, so the server and tests see the app's decorators (jwt, store, specCache). */

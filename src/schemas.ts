@@ -229,7 +229,8 @@ export const PageQuery = Type.Object({
 
 export const ReleasePageQuery = Type.Object({
   limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'releases per page (default 100, at most 1000)' })),
-  before: Type.Optional(Type.String({ ...VersionText, description: 'return releases with a lower version than this (the previous page\'s nextBefore)' }))
+  before: Type.Optional(Type.String({ ...VersionText, description: 'return releases with a lower version than this (the previous page\'s nextBefore)' })),
+  q: Type.Optional(Type.String({ maxLength: 128, description: 'only releases whose version contains this text (case-insensitive), e.g. 1.4 or rc' }))
 }, { additionalProperties: false })
 
 export const SpecQuery = Type.Object({ version: Type.Optional(VersionText) }, { additionalProperties: false })

@@ -34,6 +34,8 @@ export type ChangeNotice =
   | { kind: 'channel', name: string }
   | { kind: 'revocation' }
   | { kind: 'token-revocation' }
+  /** Check-ins or reports were written for these channels (null: too many to name); only the dashboard's events listen. */
+  | { kind: 'fleet', channels: string[] | null }
   | { kind: 'all' }
 
 export function chartOf (row: ReleaseRow): ChartRef {
@@ -41,6 +43,16 @@ export function chartOf (row: ReleaseRow): ChartRef {
   // Absent, not null, without a digest: bodies of releases without one stay byte-identical.
   if (row.chartDigest !== null) chart.digest = row.chartDigest
   return chart
+}
+
+/** A NOTIFY payload must stay under 8,000 bytes: past this many channels, the notice names none (all). */
+const MAX_FLEET_NOTICE_CHANNELS = 50
+
+function fleetNoticeChannels (checkins: readonly { channel: string }[], reports: readonly { channel: string }[]): string[] | null {
+  const names = new Set<string>()
+  for (const row of checkins) names.add(row.channel)
+  for (const row of reports) names.add(row.channel)
+  return names.size > MAX_FLEET_NOTICE_CHANNELS ? null : [...names].sort()
 }
 
 async function notify (tx: Tx, notice: ChangeNotice): Promise<void> {
@@ -786,6 +798,7 @@ export function createFleetStore (db: AppDatabase) {
               last_report_detail = excluded.last_report_detail, last_report_at = excluded.last_report_at
             WHERE deployments.last_report_at IS NULL OR deployments.last_report_at < excluded.last_report_at`)
         }
+        if (checkins.length > 0 || reports.length > 0) await notify(tx, { kind: 'fleet', channels: fleetNoticeChannels(checkins, reports) })
       })
     },
 

@@ -25,3 +25,28 @@ export function staleAfterSeconds (pollInterval: string | null): number {
 export function isStale (lastSeenMs: number, nowMs: number, thresholdSeconds: number): boolean {
   return nowMs - lastSeenMs > thresholdSeconds * 1000
 }
+
+export interface FleetCounts {
+  total: number
+  stale: number
+  byApplied: Array<{ version: string, count: number }>
+  byReport: Array<{ version: string, outcome: string | null, count: number }>
+}
+
+export type FleetByVersion = Record<string, { deployments: number, applied: number, failed: number }>
+
+/**
+ * Per version: deployments running it, and latest reports applying or failing it (the shape of
+ * GET /channels/:name/fleet and of the dashboard's `fleet` event). A skipped apply is neither:
+ * the deployment still runs what it ran.
+ */
+export function fleetByVersion (counts: FleetCounts): FleetByVersion {
+  const byVersion: FleetByVersion = {}
+  const entry = (version: string) => (byVersion[version] ??= { deployments: 0, applied: 0, failed: 0 })
+  for (const { version, count } of counts.byApplied) entry(version).deployments += count
+  for (const { version, outcome, count } of counts.byReport) {
+    if (outcome === 'applied') entry(version).applied += count
+    else if (outcome === 'failed') entry(version).failed += count
+  }
+  return byVersion
+}

@@ -3,6 +3,7 @@
  * revoked publisher token ids, and keeps it current from change notifications, whichever
  * replica made the change.
  */
+import { EventEmitter } from 'node:events'
 import fp from 'fastify-plugin'
 import type { ChangeNotice } from '../db/store.js'
 import type { LicensePolicy } from '../domain/license.js'
@@ -17,6 +18,12 @@ declare module 'fastify' {
     specCache: SpecCache
     licenses: LicenseRegistry
     publisherTokenRevocations: PublisherTokenRevocations
+    /**
+     * Emits 'notice' (a ChangeNotice) for every change notification, after this replica has
+     * applied it (so the spec cache already holds the change): the dashboard's events
+     * (src/plugins/events.ts) fan out from here.
+     */
+    changeNotices: EventEmitter<{ notice: [ChangeNotice] }>
   }
 }
 
@@ -57,6 +64,8 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
   fastify.decorate('licenses', licenses)
   const tokenRevocations = new PublisherTokenRevocations(fastify.store)
   fastify.decorate('publisherTokenRevocations', tokenRevocations)
+  const changeNotices = new EventEmitter<{ notice: [ChangeNotice] }>()
+  fastify.decorate('changeNotices', changeNotices)
 
   const apply = async (notice: ChangeNotice): Promise<void> => {
     try {
@@ -67,6 +76,7 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
       // The previous state keeps being served; the next notice or resync repairs it.
       fastify.log.warn({ notice, reason: (error as Error).message }, 'reloading after a change failed; serving the previous state')
     }
+    changeNotices.emit('notice', notice)
   }
   let closing = false
   const unlisten = await fastify.database.listen(

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { DeploymentRow, ReportRow } from '../db/schema.js'
-import { DEFAULT_STALE_AFTER_SECONDS, staleAfterSeconds } from '../domain/fleet.js'
+import { DEFAULT_STALE_AFTER_SECONDS, fleetByVersion, staleAfterSeconds } from '../domain/fleet.js'
 import { ChartcastError } from '../errors.js'
 import { ChannelFleet, ChannelName, DeploymentDetail, DeploymentList, DeploymentQuery } from '../schemas.js'
 import { pageLimit, publisherRoute } from './common.js'
@@ -118,14 +118,7 @@ const fleetRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, now
     if (channel === null) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${request.params.name}" does not exist`)
     const seconds = staleAfterSeconds(channel.pollInterval)
     const counts = await fleetStore.channelFleet(channel.name, { now: now(), staleAfter: { byChannel: new Map([[channel.name, seconds]]), fallback: seconds } })
-    const byVersion: Record<string, { deployments: number, applied: number, failed: number }> = {}
-    const entry = (version: string) => (byVersion[version] ??= { deployments: 0, applied: 0, failed: 0 })
-    for (const { version, count } of counts.byApplied) entry(version).deployments += count
-    for (const { version, outcome, count } of counts.byReport) {
-      // A skipped apply is neither: the deployment still runs what it ran.
-      if (outcome === 'applied') entry(version).applied += count
-      else if (outcome === 'failed') entry(version).failed += count
-    }
+    const byVersion = fleetByVersion(counts)
     return { channel: channel.name, total: counts.total, stale: counts.stale, staleAfterSeconds: seconds, byVersion }
   })
 }

@@ -43,7 +43,7 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     onRequest: fastify.requireRole('reader'),
     config: { rateLimit: opts.apiRateLimit },
     schema: {
-      summary: 'Releases, highest version first, a page at a time. Page with ?before=<nextBefore>.',
+      summary: 'Releases, highest version first, a page at a time. Page with ?before=<nextBefore>; ?q= searches versions.',
       tags: ['releases'],
       querystring: ReleasePageQuery,
       ...publisherRoute({ 200: Type.Object({ releases: Type.Array(Release), nextBefore: Type.Union([Type.String(), Type.Null()]) }) }, { problems: ['VALIDATION_FAILED'] })
@@ -52,7 +52,9 @@ const releasesRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }
     const limit = pageLimit(request.query.limit, RELEASES_PAGE, MAX_RELEASES_PAGE)
     const before = request.query.before === undefined ? null : checkVersion(request.query.before)
     // Semver order is not SQL order, so the page is cut here; fine at thousands of releases.
-    const { page, nextBefore } = pageByVersion(await fastify.store.listReleases(), before, limit)
+    const q = request.query.q?.toLowerCase() ?? ''
+    const all = await fastify.store.listReleases()
+    const { page, nextBefore } = pageByVersion(q === '' ? all : all.filter((row) => row.version.toLowerCase().includes(q)), before, limit)
     return { releases: page.map(presentRelease), nextBefore }
   })
 

@@ -212,6 +212,8 @@ export interface TestServerOptions {
   onRoute?: (route: RouteOptions) => void
   /** The app's change-notice listener never hears anything (a replica whose NOTIFY is late). */
   deafToChangeNotices?: boolean
+  /** The dashboard build to serve at /ui/ (test/helpers/dashboard.ts builds one). */
+  dashboardDir?: string
 }
 
 export interface TestServer {
@@ -272,7 +274,7 @@ export async function buildTestServer (t: Teardown, options: TestServerOptions =
   serverOptions.schemaController = { compilersFactory: sharedCompilers as never }
   const fastify = Fastify(serverOptions)
   if (options.onRoute !== undefined) fastify.addHook('onRoute', options.onRoute)
-  await fastify.register(app, { config, licenseKeys, authSecret, database, ...(options.now !== undefined && { now: options.now }) })
+  await fastify.register(app, { config, licenseKeys, authSecret, database, ...(options.now !== undefined && { now: options.now }), ...(options.dashboardDir !== undefined && { dashboardDir: options.dashboardDir }) })
   await fastify.ready()
 
   const tokens = {
