@@ -43,7 +43,7 @@ export interface BenchAppOptions {
   /** PGlite on disk under this directory (the embedded default) instead of in memory. */
   dataDir?: string
   logLevel?: string
-  /** Spec signing on (bench/signing-setup.ts); absent or null: answers are not signed. */
+  /** Spec signing on (bench/signing-setup.ts); null: unsigned; absent: as SPEC_* in `env` say (unset: unsigned). */
   specSigning?: SpecSigning | null
   /** Environment on top of the bench's own (a variant's settings), as the server reads it. */
   env?: Record<string, string>
@@ -84,7 +84,7 @@ export async function startBenchApp (options: BenchAppOptions): Promise<BenchApp
   })
   const licenseKeys = await loadLicenseKeys(config.licensePublicKeys)
   const fastify = Fastify(fastifyOptions(config))
-  await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database, specSigning: options.specSigning ?? null, ...(options.recordCheckins === false && { recordCheckins: false }) })
+  await fastify.register(app, { config, licenseKeys, authSecret: options.authSecret, database, ...(options.specSigning !== undefined && { specSigning: options.specSigning }), ...(options.recordCheckins === false && { recordCheckins: false }) })
   await fastify.ready()
   const tokens = {
     admin: (await issuePublisherToken(options.authSecret, { sub: 'bench-admin', role: 'admin', expiresIn: 86400 })).token,

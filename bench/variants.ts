@@ -9,6 +9,11 @@
  */
 import type { BenchApp, MintedLicense } from './lib.js'
 import type { LoadItem } from './load.js'
+import { rolloutSpecItems, startRollouts } from './rollouts-setup.js'
+import { benchSigning } from './signing-setup.js'
+
+/** The rollouts variant's server, for its items (servedVersion reads its spec cache). */
+let rolloutsBench: BenchApp | null = null
 
 export interface VariantContext {
   driver: 'pglite' | 'postgres'
@@ -60,12 +65,38 @@ export const VARIANTS: BenchVariant[] = [
     target: { kind: 'maxCost', cost: 0.05 },
     database: 'shared',
     recordCheckins: false
+  },
+  {
+    // Issue #10: three staged rollouts in every channel (50%, 10%, 1%), half the licenses
+    // saying what they run: selection walks cohorts and the applied-version rule per pull.
+    name: 'specRollouts',
+    label: '2 with 3 rollouts per channel, half sending Chartcast-Applied',
+    against: 'spec',
+    target: { kind: 'min', ratio: 0.95 },
+    database: 'own',
+    setup: async (bench, context) => {
+      rolloutsBench = bench
+      await startRollouts(bench, context.channels.map((_, c) => c), context.releasesPerChannel)
+    },
+    items: (context) => {
+      if (rolloutsBench === null) throw new Error('specRollouts: items asked for before setup')
+      return rolloutSpecItems(rolloutsBench, context.licenses)
+    }
+  },
+  {
+    // Issue #11: every answer carries a precomputed Chartcast-Signature.
+    name: 'specSigned',
+    label: '2 with spec signing on',
+    against: 'spec',
+    target: { kind: 'min', ratio: 0.97 },
+    database: 'shared',
+    env: () => {
+      const signing = benchSigning()
+      process.once('exit', () => { signing.close() })
+      return signing.env
+    },
+    check: (_body, headers) => headers.get('chartcast-signature') !== null
   }
-  // Hooks for the rollouts and signing work (files of their own; see bench/README.md):
-  // { name: 'specRollouts', label: '2 with 3 rollouts per channel', against: 'spec', target: { kind: 'min', ratio: 0.95 },
-  //   database: 'own', setup: setupRollouts, items: rolloutItems },
-  // { name: 'specSigned', label: '2 with signing on', against: 'spec', target: { kind: 'min', ratio: 0.97 },
-  //   database: 'own', env: signingEnv, setup: setupSigning },
 ]
 
 export function selectedVariants (): BenchVariant[] {

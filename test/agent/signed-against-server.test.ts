@@ -126,7 +126,7 @@ t.test('a replayed older signed answer is refused (revision-rollback), nothing a
 
   // Then answers every spec pull with the old, validly signed answer.
   proxy.tamper = (chunk) => chunk.toString('latin1').toLowerCase().includes('etag:') ? recorded! : chunk
-  t.equal(await run(), 5)
+  t.equal(await run(), 6)
   t.equal(logs.find('verification-failed').at(-1)?.check, 'revision-rollback')
   t.equal((JSON.parse(await readFile(join(out, 'current', 'spec.json'), 'utf8')) as { version: string }).version, '1.1.0', 'the running release stays')
 })

@@ -234,6 +234,11 @@ export class StandinHelm {
     return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(this.dir, f), 'utf8')) as HelmCall))
   }
 
+  /** Calls that can change something: all but `history`, which the agent reads before every decision. */
+  async changingCalls (): Promise<HelmCall[]> {
+    return (await this.calls()).filter((c) => c.argv[0] !== 'history')
+  }
+
   /** Calls of one helm command (`upgrade`, `history`, `rollback`). */
   async callsOf (command: string): Promise<HelmCall[]> {
     return (await this.calls()).filter((c) => c.argv[0] === command)

@@ -37,7 +37,7 @@ t.test('http(s) chart with a digest: pulled into a private directory, checked, i
   const { helm, tmp, applier, good } = await setup(t)
   await helm.serveChart({ repo: REPO, name: 'acme-app', version: '0.18.0', archive: good })
   await applier.apply(desiredFor({ url: REPO, name: 'acme-app', version: '0.18.0', digest: sha256Digest(good) }), target)
-  const [pull, upgrade, ...rest] = await helm.calls()
+  const [pull, upgrade, ...rest] = await helm.changingCalls()
   t.equal(rest.length, 0)
   t.same(pull?.argv.slice(0, 6), ['pull', 'acme-app', '--repo', REPO, '--version', '0.18.0'])
   t.equal(pull?.destinationMode, 0o700, 'the pull lands in a private directory')
@@ -56,14 +56,14 @@ t.test('http(s) chart whose archive does not match the digest: nothing installed
   t.type(err, ChartDigestMismatchError)
   t.match((err as Error).message, `pins ${sha256Digest(good)}`)
   t.match((err as Error).message, `is ${sha256Digest(tampered)}`)
-  t.same((await helm.calls()).map((c) => c.argv[0]), ['pull'], 'helm upgrade never ran')
+  t.same((await helm.changingCalls()).map((c) => c.argv[0]), ['pull'], 'helm upgrade never ran')
   t.same(await readdir(tmp), [], 'the pulled archive is removed too')
 })
 
 t.test('a chart without a digest is installed as before: no pull, helm resolves it', async (t) => {
   const { helm, applier } = await setup(t)
   await applier.apply(desiredFor({ url: REPO, name: 'acme-app', version: '0.18.0' }), target)
-  const calls = await helm.calls()
+  const calls = await helm.changingCalls()
   t.same(calls.map((c) => c.argv.slice(0, 4)), [['upgrade', '--install', 'acme', 'acme-app']])
 })
 
@@ -71,7 +71,7 @@ t.test('oci chart pinned by its archive digest: one pull by version, installed f
   const { helm, applier, good } = await setup(t)
   await helm.serveChart({ repo: OCI, name: 'acme-app', version: '0.18.0', archive: good })
   await applier.apply(desiredFor({ url: OCI, version: '0.18.0', digest: sha256Digest(good) }), target)
-  const [pull, upgrade] = await helm.calls()
+  const [pull, upgrade] = await helm.changingCalls()
   t.same(pull?.argv.slice(0, 4), ['pull', OCI, '--version', '0.18.0'])
   t.equal(upgrade?.chartFileDigest, sha256Digest(good))
 })
@@ -81,7 +81,7 @@ t.test('oci chart pinned by its manifest digest: pulled by that digest, installe
   await helm.serveChart({ repo: OCI, name: 'acme-app', version: '0.18.0', archive: good })
   const manifest = standinOciManifestDigest(good)
   await applier.apply(desiredFor({ url: OCI, version: '0.18.0', digest: manifest }), target)
-  const [byVersion, byDigest, upgrade] = await helm.calls()
+  const [byVersion, byDigest, upgrade] = await helm.changingCalls()
   t.equal(byVersion?.argv[1], OCI)
   t.equal(byDigest?.argv[1], `${OCI}@${manifest}`, 'the second pull names the manifest digest')
   t.equal(upgrade?.chartFileDigest, sha256Digest(good))
@@ -93,21 +93,21 @@ t.test('oci chart whose digest is neither the archive\'s nor a manifest the regi
   const err = await failure(applier.apply(desiredFor({ url: OCI, version: '0.18.0', digest: sha256Digest(good) }), target))
   t.type(err, ChartDigestMismatchError)
   t.match((err as Error).message, /neither the sha256 of the chart archive/)
-  t.same((await helm.calls()).map((c) => c.argv[0]), ['pull', 'pull'])
+  t.same((await helm.changingCalls()).map((c) => c.argv[0]), ['pull', 'pull'])
 })
 
 t.test('a chart archive carried with the spec (bundle) is checked and installed without any pull', async (t) => {
   const { helm, applier, good, tampered } = await setup(t)
   const desired = { ...desiredFor({ url: REPO, name: 'acme-app', version: '0.18.0', digest: sha256Digest(good) }), chartArchive: good }
   await applier.apply(desired, target)
-  const calls = await helm.calls()
+  const calls = await helm.changingCalls()
   t.same(calls.map((c) => c.argv[0]), ['upgrade'])
   t.equal(calls[0]?.chartFileDigest, sha256Digest(good))
 
   const err = await failure(applier.apply({ ...desired, chartArchive: tampered }, target))
   t.type(err, ChartDigestMismatchError)
   t.match((err as Error).message, /from the bundle/)
-  t.equal((await helm.calls()).length, 1, 'a tampered bundled chart runs no helm at all')
+  t.equal((await helm.changingCalls()).length, 1, 'a tampered bundled chart changes nothing in helm')
 })
 
 t.test('through the reconciler: a mismatch applies nothing, records nothing as applied and reports failed with the reason', async (t) => {
@@ -127,7 +127,7 @@ t.test('through the reconciler: a mismatch applies nothing, records nothing as a
     report: true
   })
   t.equal((await r.reconcile(new AbortController().signal)).outcome, 'apply-failed')
-  t.same((await helm.calls()).map((c) => c.argv[0]), ['pull'])
+  t.same((await helm.changingCalls()).map((c) => c.argv[0]), ['pull'])
   await t.rejects(readdir(join(wd.stateDir, 'applied.json')), { code: 'ENOENT' }, 'nothing recorded as applied')
   const report = server.reports[0] as { outcome: string, detail: string }
   t.equal(report.outcome, 'failed')
@@ -136,5 +136,5 @@ t.test('through the reconciler: a mismatch applies nothing, records nothing as a
   // The repository is repaired: the next cycle installs the verified chart.
   await helm.serveChart({ repo: REPO, name: 'acme-app', version: '0.18.0', archive: good })
   t.equal((await r.reconcile(new AbortController().signal)).outcome, 'applied')
-  t.equal((await helm.calls()).at(-1)?.chartFileDigest, sha256Digest(good))
+  t.equal((await helm.changingCalls()).at(-1)?.chartFileDigest, sha256Digest(good))
 })
