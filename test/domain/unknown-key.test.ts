@@ -32,7 +32,7 @@ t.test('describeUnknownKey names the key, the guess and the allowed keys', async
 t.test('allowedKeysAt follows properties and intersections', async (t) => {
   t.same(allowedKeysAt(ReleaseInput, []), ['version', 'chart', 'values', 'notes', 'upgradeFrom'])
   t.same(allowedKeysAt(ReleaseInput, ['chart']), ['url', 'name', 'version', 'digest'])
-  t.same(new Set(allowedKeysAt(ChannelDetail, [])), new Set(['name', 'description', 'values', 'accepts', 'pollInterval', 'head', 'updatedAt', 'managedBy', 'revision', 'releases']))
+  t.same(new Set(allowedKeysAt(ChannelDetail, [])), new Set(['name', 'description', 'values', 'accepts', 'pollInterval', 'head', 'updatedAt', 'managedBy', 'revision', 'releases', 'rollouts', 'freeze']))
   t.equal(allowedKeysAt(ReleaseInput, ['nope']), null)
   t.equal(allowedKeysAt(Type.Object({ toString: Type.String() }), ['constructor']), null, 'inherited names are not properties')
 })
