@@ -9,9 +9,9 @@ t.test('an unknown key in a request body names the key, the nearest allowed one 
   const s = await buildTestServer(t)
   const publish = async (payload: Record<string, unknown>) => await s.app.inject({ method: 'POST', url: '/releases', headers: auth(s.tokens.publisher), payload })
   t.equal(assertProblem(t, await publish({ version: '1.0.0', chart: CHART, note: 'x' }), 400, 'VALIDATION_FAILED').detail,
-    'body: unknown key "note"; did you mean "notes"? allowed: version, chart, values, notes')
-  t.equal(assertProblem(t, await publish({ version: '1.0.0', chart: { ...CHART, digest: 'x' } }), 400, 'VALIDATION_FAILED').detail,
-    'body.chart: unknown key "digest"; allowed: url, name, version')
+    'body: unknown key "note"; did you mean "notes"? allowed: version, chart, values, notes, upgradeFrom')
+  t.equal(assertProblem(t, await publish({ version: '1.0.0', chart: { ...CHART, digets: 'x' } }), 400, 'VALIDATION_FAILED').detail,
+    'body.chart: unknown key "digets"; did you mean "digest"? allowed: url, name, version, digest')
   const put = await s.putChannel('stable', { acepts: '>=1.0.0' })
   t.equal(assertProblem(t, put, 400, 'VALIDATION_FAILED').detail,
     'body: unknown key "acepts"; did you mean "accepts"? allowed: description, values, accepts, pollInterval')
@@ -21,7 +21,7 @@ t.test('an unknown key in a request body names the key, the nearest allowed one 
 t.test('an unknown query parameter is named as one, with the parameter meant', async (t) => {
   const s = await buildTestServer(t)
   const res = await s.app.inject({ method: 'DELETE', url: '/channels/stable/releases/1.0.0?reasn=broken', headers: auth(s.tokens.publisher) })
-  t.equal(assertProblem(t, res, 400, 'VALIDATION_FAILED').detail, 'unknown query parameter "reasn"; did you mean "reason"? allowed: reason')
+  t.equal(assertProblem(t, res, 400, 'VALIDATION_FAILED').detail, 'unknown query parameter "reasn"; did you mean "reason"? allowed: reason, rollback')
 })
 
 t.test('other validation failures keep the validator\'s message', async (t) => {
