@@ -248,7 +248,15 @@ export function followKeysetChain (chain: Keyset[], anchor: TrustAnchor, nowMs: 
   let trustedRoots = anchor.roots
   let trusted: Keyset | null = anchor.keyset
   let version = anchor.version
-  for (const keyset of [...chain].sort((a, b) => a.signed.version - b.signed.version)) {
+  const sorted = [...chain].sort((a, b) => a.signed.version - b.signed.version)
+  if (anchor.keyset === null) {
+    // A bare root key is trusted from the first keyset it signs: a root rotated in at keyset
+    // N+1 (signed by the old root and by it) is what new customers are shipped, and keysets
+    // before N+1 were never its to sign. From there on the chain is followed as from any anchor.
+    const first = sorted.find((keyset) => keyset.signed.version > version && signedByAny(keyset, trustedRoots))
+    if (first !== undefined) version = first.signed.version - 1
+  }
+  for (const keyset of sorted) {
     const next = keyset.signed.version
     if (next <= version) continue
     if (next !== version + 1) return { ok: false, check: 'keyset-chain-broken', detail: `keyset ${version + 1} is missing before keyset ${next}` }

@@ -100,3 +100,17 @@ t.test('a keyset signed by the old root alone cannot name a new root it never pr
   const result = followKeysetChain([keyset, v2], anchorFromRoot(keysetKeyOf(root.publicKey)), NOW)
   t.same(result.ok ? 'ok' : result.check, 'keyset-not-signed-by-root')
 })
+
+t.test('after a root rotation, the new root alone is a trust root: the chain is followed from the first keyset it signed', async (t) => {
+  const { root, keyset } = initKeys({ nowMs: NOW })
+  const newRoot = generateEd25519Pair()
+  const v2 = rotateKeyset(keyset, [root.privateKey], { newRoot: newRoot.privateKey, nowMs: NOW })
+  const v3 = rotateKeyset(v2, [newRoot.privateKey], { add: [generateEd25519Pair().publicKey], nowMs: NOW })
+  const fromNew = followKeysetChain([keyset, v2, v3], anchorFromRoot(keysetKeyOf(newRoot.publicKey)), NOW)
+  t.same(fromNew.ok ? fromNew.keyset.signed.version : fromNew.check, 3, 'the new root follows 2 -> 3')
+  const fromOld = followKeysetChain([keyset, v2, v3], anchorFromRoot(keysetKeyOf(root.publicKey)), NOW)
+  t.same(fromOld.ok ? fromOld.keyset.signed.version : fromOld.check, 3, 'the old root still follows 1 -> 2 -> 3')
+  const stranger = generateEd25519Pair()
+  const foreign = followKeysetChain([keyset, v2, v3], anchorFromRoot(keysetKeyOf(stranger.publicKey)), NOW)
+  t.same(foreign.ok ? 'ok' : foreign.check, 'keyset-not-signed-by-root', 'a root that signed nothing in the chain is trusted with nothing')
+})
