@@ -99,7 +99,7 @@ t.test('single sign-on through the OIDC provider in Chromium', async (t) => {
   })
 
   t.test('the browser holds the session only as an HttpOnly, SameSite=Strict cookie', async (t) => {
-    const documentCookie = await page.evaluate(() => document.cookie)
+    const documentCookie = await page.evaluate('document.cookie') as string
     t.notMatch(documentCookie, /chartcast_session/, 'page script cannot read the session cookie')
     const cookies = await context.cookies(base)
     const session = cookies.find((c) => c.name === 'chartcast_session')
