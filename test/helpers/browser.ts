@@ -11,12 +11,13 @@ import { AxeBuilder } from '@axe-core/playwright'
 
 export const CHROMIUM = '/usr/bin/chromium'
 
-export async function openBrowser (): Promise<{ context: BrowserContext, page: Page, close: () => Promise<void> }> {
+/** `args`: extra Chromium switches (e.g. `--host-resolver-rules` to give 127.0.0.1 another site's name). */
+export async function openBrowser ({ args = [] }: { args?: string[] } = {}): Promise<{ context: BrowserContext, page: Page, close: () => Promise<void> }> {
   const profile = mkdtempSync(path.join(tmpdir(), 'chartcast-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...args],
     viewport: { width: 1280, height: 900 },
     locale: 'en-GB',
     timezoneId: 'UTC'
