@@ -14,6 +14,9 @@ export function buildProgram (): Command {
     .name('chartcast')
     .description('Release-channel deploy server for Helm-packaged software, and its in-cluster agent.')
     .version('0.1.0')
+    // The program's own options (--version) only before a command: `bundle export --version X`
+    // is the command's --version, not a request to print ours and exit 0 having done nothing.
+    .enablePositionalOptions()
     .showHelpAfterError()
   // The server's configuration may come from a .env file in the working directory (the real
   // environment wins). Not for the agent: it runs elsewhere, configured by its own CHARTCAST_*

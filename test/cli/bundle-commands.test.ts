@@ -49,4 +49,12 @@ t.test('bundle export names what is missing instead of failing obscurely', async
   const badTtl = await runCli(['bundle', 'export', '--channel', 'stable', '--out', join(dir, 'b.tar.gz'), '--signing-key', keys.onlineKey, '--ttl', 'soon'])
   t.not(badTtl.code, 0)
   t.match(badTtl.stderr, /"soon" is not a duration/)
+  // --version after the command is the command's (the release), never the program's version.
+  const versioned = await runCli(['bundle', 'export', '--channel', 'stable', '--version', '1.1.0', '--out', join(dir, 'b.tar.gz'), '--signing-key', keys.onlineKey, '--server', 'http://127.0.0.1:1'])
+  t.equal(versioned.code, 1)
+  t.match(versioned.stderr, /--server needs --token-file/, 'the export ran (and stopped at the missing token)')
+  t.notMatch(versioned.stdout, /^0\.1\.0/, 'not the program version')
+  const programVersion = await runCli(['--version'])
+  t.equal(programVersion.code, 0)
+  t.match(programVersion.stdout, /^0\.1\.0/)
 })
