@@ -4,6 +4,7 @@
  * the configured maximum lifetime) and which token it is (`jti`, so it can be revoked).
  */
 import { formatDuration } from './duration.js'
+import { unstorableCodeUnit } from './storable-text.js'
 
 export const ROLES = ['reader', 'publisher', 'admin'] as const
 export type Role = typeof ROLES[number]
@@ -48,10 +49,14 @@ export function checkPublisherToken (payload: unknown, nowSeconds: number, polic
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return refuse('publisher token payload is not a JSON object')
   const p = payload as Record<string, unknown>
   if (typeof p.sub !== 'string' || p.sub === '' || !isRole(p.role)) return refuse('publisher token lacks "sub" or a known "role"')
+  // `sub` becomes the audit actor (and a session's owner) and `jti` a revocation key: text the
+  // database cannot store would turn every write made with the token into a 500.
+  if (unstorableCodeUnit(p.sub) !== null) return refuse('publisher token "sub" contains a NUL character or an unpaired surrogate, which cannot be stored')
   // A token without exp would never end, and one without jti could not be revoked short of
   // rotating AUTH_SECRET: both are refused.
   if (!isTime(p.exp)) return refuse('publisher token has no "exp"; mint one with chartcast token create')
   if (typeof p.jti !== 'string' || p.jti === '') return refuse('publisher token has no "jti", so it could not be revoked; mint one with chartcast token create')
+  if (unstorableCodeUnit(p.jti) !== null) return refuse('publisher token "jti" contains a NUL character or an unpaired surrogate, which cannot be stored')
   if (p.iat !== undefined && !isTime(p.iat)) return refuse('publisher token "iat" is not a number')
   const max = policy.maxLifetimeSeconds
   if (p.iat !== undefined && p.exp - p.iat > max) return refuse(`publisher token lives longer (exp - iat) than the maximum of ${formatDuration(max * 1000)} (PUBLISHER_TOKEN_MAX_LIFETIME)`)

@@ -67,6 +67,17 @@ t.test('a payload without sub or a known role, or not an object, is refused', as
   t.match(refusal({ ...good, iat: 'yesterday' }), { code: 'UNAUTHORIZED', detail: /"iat" is not a number/ })
 })
 
+t.test('a sub or jti holding text the database cannot store (NUL, a lone surrogate) is refused', async (t) => {
+  for (const sub of ['rita\u0000', '\u0000', 'rita\uD800', '\uDC00x']) {
+    t.match(refusal({ ...good, sub }), { code: 'UNAUTHORIZED', detail: /"sub" contains .*cannot be stored/ }, JSON.stringify(sub))
+  }
+  for (const jti of ['tok\u0000', 'tok\uDBFF']) {
+    t.match(refusal({ ...good, jti }), { code: 'UNAUTHORIZED', detail: /"jti" contains .*cannot be stored/ }, JSON.stringify(jti))
+  }
+  // A whole astral character is a surrogate pair, which UTF-8 stores: it passes.
+  t.equal(refusal({ ...good, sub: 'rita \u{1F680}' }), null)
+})
+
 t.test('isRole knows exactly reader, publisher and admin', async (t) => {
   t.same(['reader', 'publisher', 'admin', 'root', '', 1].map(isRole), [true, true, true, false, false, false])
 })

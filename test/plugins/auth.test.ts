@@ -4,6 +4,7 @@
  */
 import t from 'tap'
 import { buildTestServer, testDrivers } from '../helpers/server.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 import { assertProblem, auth } from '../helpers/problem.js'
 import { portOf, rawRequest } from '../helpers/raw-http.js'
 
@@ -34,6 +35,22 @@ for (const driver of testDrivers()) {
       const s = await buildTestServer(t, { driver })
       const res = await s.app.inject({ method: 'POST', url: '/releases', headers: { ...auth(s.tokens.publisher), 'content-type': 'application/json' }, payload: '{"unclosed": ' })
       assertProblem(t, res, 400, 'MALFORMED_BODY')
+    })
+
+    t.test('a validly signed token whose sub or jti the database cannot store is refused 401 UNAUTHORIZED, never 500, and stores nothing', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const auditBefore = (await s.app.inject({ url: '/audit?limit=500', headers: auth(s.tokens.admin) })).json().entries.length as number
+      const release = { version: '1.0.0', chart: { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.1.0' } }
+      for (const claims of [{ sub: 'rita\u0000' }, { sub: 'rita\uD800' }, { sub: 'rita', jti: 'tok\u0000' }]) {
+        const { token } = await issuePublisherToken(s.authSecret, { role: 'admin', expiresIn: 3600, ...claims })
+        const write = assertProblem(t, await s.app.inject({ method: 'POST', url: '/releases', headers: auth(token), payload: release }), 401, 'UNAUTHORIZED')
+        t.match(write.detail, /cannot be stored/, JSON.stringify(claims))
+        assertProblem(t, await s.app.inject({ url: '/releases', headers: auth(token) }), 401, 'UNAUTHORIZED')
+        // Signing in to the dashboard would store the sub as the session's owner.
+        assertProblem(t, await s.app.inject({ method: 'POST', url: '/auth/session', payload: { token } }), 401, 'UNAUTHORIZED')
+      }
+      t.same((await s.app.inject({ url: '/releases', headers: auth(s.tokens.reader) })).json().releases, [])
+      t.equal((await s.app.inject({ url: '/audit?limit=500', headers: auth(s.tokens.admin) })).json().entries.length, auditBefore)
     })
 
     t.test('over a real socket, a write announcing 1 MB it never sends is answered 401 at once and the connection closed', async (t) => {
