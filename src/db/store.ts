@@ -125,7 +125,17 @@ async function currentFreeze (tx: Tx, channel: string, now: number): Promise<Cha
 }
 
 export function frozenDetail (channel: string, freeze: Pick<ChannelFreezeRow, 'reason' | 'until'>): string {
-  return `channel "${channel}" is frozen (${freeze.reason}) ${freeze.until === null ? 'until it is unfrozen' : `until ${freeze.until.toISOString()}`}: promotions wait; withdrawals and rollout pauses still work`
+  return `channel "${channel}" is frozen (${freeze.reason}) ${freeze.until === null ? 'until it is unfrozen' : `until ${freeze.until.toISOString()}`}: promotions, settings, required marks and rollout resumes or completions wait; withdrawals and rollout pauses still work`
+}
+
+/**
+ * A freeze holds everything that would change what the channel serves, whichever route asks
+ * (issue 10: nothing new goes out while frozen), but never what stops a release: withdrawals
+ * and pauses stay open. Called under the channel's row lock, so a freeze committed first wins.
+ */
+async function refuseIfFrozen (tx: Tx, channel: string, now: number): Promise<void> {
+  const freeze = await currentFreeze(tx, channel, now)
+  if (freeze !== null) throw new ChartcastError('CHANNEL_FROZEN', frozenDetail(channel, freeze))
 }
 
 /**
@@ -322,8 +332,8 @@ export function createStore (db: AppDatabase) {
      * channel defined by a channel file is refused (CHANNEL_MANAGED_BY_FILE): the next sync
      * would silently put the file's values back.
      */
-    async upsertChannel (name: string, settings: ChannelSettings, actor: string): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
-      return await db.transaction(async (tx) => upsertChannelIn(tx, name, settings, actor, 'channel.upsert', { api: true }))
+    async upsertChannel (name: string, settings: ChannelSettings, actor: string, now = Date.now()): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
+      return await db.transaction(async (tx) => upsertChannelIn(tx, name, settings, actor, 'channel.upsert', { api: true, now }))
     },
 
     /**
@@ -364,8 +374,7 @@ export function createStore (db: AppDatabase) {
       return await db.transaction(async (tx) => {
         const [ch] = await tx.select().from(channels).where(eq(channels.name, channel)).for('update')
         if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
-        const freeze = await currentFreeze(tx, channel, now)
-        if (freeze !== null) throw new ChartcastError('CHANNEL_FROZEN', frozenDetail(channel, freeze))
+        await refuseIfFrozen(tx, channel, now)
         const [rel] = await tx.select({ version: releases.version }).from(releases).where(eq(releases.version, version))
         if (rel === undefined) throw new ChartcastError('RELEASE_NOT_FOUND', `release ${version} has not been published`)
         checkAccepts(ch.accepts)
@@ -398,7 +407,7 @@ export function createStore (db: AppDatabase) {
     },
 
     /** Marks a release in the channel required or not; unchanged when it already is so. */
-    async setRequired (channel: string, version: string, required: boolean, actor: string): Promise<{ changed: boolean }> {
+    async setRequired (channel: string, version: string, required: boolean, actor: string, now = Date.now()): Promise<{ changed: boolean }> {
       return await db.transaction(async (tx) => {
         const [ch] = await tx.select({ name: channels.name }).from(channels).where(eq(channels.name, channel)).for('update')
         if (ch === undefined) throw new ChartcastError('CHANNEL_NOT_FOUND', `channel "${channel}" does not exist`)
@@ -406,6 +415,8 @@ export function createStore (db: AppDatabase) {
           .where(and(eq(channelReleases.channel, channel), eq(channelReleases.version, version)))
         if (membership === undefined || membership.state === 'withdrawn') throw new ChartcastError('RELEASE_NOT_IN_CHANNEL', `release ${version} is not in channel "${channel}"`)
         if (membership.required === required) return { changed: false }
+        // A required mark moves the cap of every deployment below it: a different answer.
+        await refuseIfFrozen(tx, channel, now)
         await markRequiredIn(tx, channel, version, required, actor)
         return { changed: true }
       })
@@ -479,10 +490,13 @@ export function createStore (db: AppDatabase) {
           next = { state: 'paused', pauses: [...pauses, { from: now, to: null }], pausedReason: reason, pausedBy: actor }
         } else if (action === 'resume') {
           if (phase !== 'paused') throw new ChartcastError('ROLLOUT_STATE', `the rollout of ${version} is ${phase}: only a paused rollout can be resumed`)
+          // A paused rollout admits nobody new; resumed, it admits its cohort again.
+          await refuseIfFrozen(tx, channel, now)
           closePause()
           next = { state: 'rolling', pauses, pausedReason: null, pausedBy: null }
         } else {
           if (phase === 'complete') throw new ChartcastError('ROLLOUT_STATE', `the rollout of ${version} is complete already`)
+          await refuseIfFrozen(tx, channel, now)
           closePause()
           next = { state: 'complete', pauses, pausedReason: null, pausedBy: null }
         }
@@ -692,7 +706,7 @@ async function markRequiredIn (tx: Tx, channel: string, version: string, require
 }
 
 /** Who is changing a channel: the API, or the sync of one channel file (base name). */
-type ChannelWriter = { api: true } | { file: string }
+type ChannelWriter = { api: true, now: number } | { file: string }
 
 async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings, actor: string, action: string, writer: ChannelWriter): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
   const [existing] = await tx.select().from(channels).where(eq(channels.name, name)).for('update')
@@ -710,6 +724,13 @@ async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings,
     description: existing.description, values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval, managedByFile: existing.managedByFile
   })) {
     return { created: false, changed: false, row: existing }
+  }
+  // Values and the poll interval are part of every answer, and accepts decides what may be
+  // promoted once the freeze ends; the description alone changes no answer.
+  if ('api' in writer && existing !== undefined && canonicalJson({ ...next, description: '' }) !== canonicalJson({
+    description: '', values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval, managedByFile: existing.managedByFile
+  })) {
+    await refuseIfFrozen(tx, name, writer.now)
   }
   const [row] = existing === undefined
     ? await tx.insert(channels).values({ name, ...next }).onConflictDoNothing().returning()

@@ -37,10 +37,11 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, 
     config: { rateLimit },
     schema: {
       summary: 'Create or update a channel (409 CHANNEL_MANAGED_BY_FILE when a channel file defines it)',
+      description: 'A frozen channel answers 423 CHANNEL_FROZEN to a change of its values, accepts or pollInterval; its description may still change.',
       tags: ['channels'],
       params: NameParams,
       body: ChannelSettingsInput,
-      ...publisherRoute({ 200: described(Channel, 'Updated (or unchanged)'), 201: described(Channel, 'Created') }, { body: true })
+      ...publisherRoute({ 200: described(Channel, 'Updated (or unchanged)'), 201: described(Channel, 'Created') }, { body: true, problems: ['CHANNEL_MANAGED_BY_FILE', 'CHANNEL_FROZEN'] })
     }
   }, async (request, reply) => {
     const body = request.body
@@ -50,7 +51,7 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, 
       ...(body.accepts !== undefined && { accepts: body.accepts === null ? null : checkAcceptsRange(body.accepts) }),
       ...(body.pollInterval !== undefined && { pollInterval: body.pollInterval === null ? null : checkPollInterval(body.pollInterval) })
     }
-    const { created, changed, row } = await fastify.store.upsertChannel(request.params.name, settings, request.user.sub)
+    const { created, changed, row } = await fastify.store.upsertChannel(request.params.name, settings, request.user.sub, now())
     if (changed) {
       fastify.metrics.mutations.inc({ action: 'channel.upsert' })
       await refresh(row.name)
@@ -131,16 +132,17 @@ const channelsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, 
     config: { rateLimit },
     schema: {
       summary: 'Mark a release in the channel required (deployments below it stop there first) or not',
+      description: 'A change of the mark in a frozen channel answers 423 CHANNEL_FROZEN.',
       tags: ['channels'],
       params: Type.Object({ name: ChannelName, version: VersionText }),
       body: MembershipInput,
-      ...publisherRoute({ 200: Membership }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_IN_CHANNEL'] })
+      ...publisherRoute({ 200: Membership }, { body: true, problems: ['CHANNEL_NOT_FOUND', 'RELEASE_NOT_IN_CHANNEL', 'CHANNEL_FROZEN'] })
     }
   }, async (request) => {
     const { name } = request.params
     const version = checkVersion(request.params.version)
     const { required } = request.body
-    const { changed } = await fastify.store.setRequired(name, version, required, request.user.sub)
+    const { changed } = await fastify.store.setRequired(name, version, required, request.user.sub, now())
     if (changed) {
       fastify.metrics.mutations.inc({ action: 'channel.require' })
       await refresh(name)

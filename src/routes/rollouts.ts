@@ -83,9 +83,10 @@ const rolloutsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, 
     config: { rateLimit },
     schema: {
       summary: 'Resume a paused rollout; the time it was paused does not count towards its steps',
+      description: 'A frozen channel answers 423 CHANNEL_FROZEN: resumed, the rollout would admit new deployments.',
       tags: ['rollouts'],
       params: RolloutParams,
-      ...publisherRoute({ 200: described(Rollout, 'Rolling again') }, { problems: [...ACTION_PROBLEMS] })
+      ...publisherRoute({ 200: described(Rollout, 'Rolling again') }, { problems: [...ACTION_PROBLEMS, 'CHANNEL_FROZEN'] })
     }
   }, async (request) => await act(request.params.name, request.params.version, 'resume', request.user.sub, null))
 
@@ -95,9 +96,10 @@ const rolloutsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, 
     config: { rateLimit },
     schema: {
       summary: 'Complete a rollout now (100%), rolling or paused',
+      description: 'A frozen channel answers 423 CHANNEL_FROZEN.',
       tags: ['rollouts'],
       params: RolloutParams,
-      ...publisherRoute({ 200: described(Rollout, 'Complete') }, { problems: [...ACTION_PROBLEMS] })
+      ...publisherRoute({ 200: described(Rollout, 'Complete') }, { problems: [...ACTION_PROBLEMS, 'CHANNEL_FROZEN'] })
     }
   }, async (request) => await act(request.params.name, request.params.version, 'complete', request.user.sub, null))
 
@@ -106,7 +108,8 @@ const rolloutsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false, 
     preValidation: refuseUnstorableText,
     config: { rateLimit },
     schema: {
-      summary: 'Freeze the channel: promotions answer 423 CHANNEL_FROZEN and rollout steps wait, until `until` or DELETE; withdrawals and pauses still work',
+      summary: 'Freeze the channel until `until` or DELETE: what it serves stays as it is; withdrawals and pauses still work',
+      description: 'While frozen, rollout steps wait, and promotions, changes of the channel\'s values, accepts or pollInterval (PUT), required marks (PATCH), and rollout resumes and completions answer 423 CHANNEL_FROZEN.',
       tags: ['rollouts'],
       params: NameParams,
       body: FreezeInput,

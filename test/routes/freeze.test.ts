@@ -102,10 +102,60 @@ for (const driver of testDrivers()) {
     const license = await server.license({ sub: 'w', expiresIn: 30 * 86_400, extra: { wariness: 0 } })
     t.equal((await server.app.inject({ url: '/channels/stable/spec', headers: auth(license) })).json().version, '1.0.0', '1.2.0 withdrawn, 1.1.0 paused')
 
+    // Resumed, the rollout would admit its cohort again while frozen: that waits for the freeze's end.
+    assertProblem(t, await server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.1.0/resume', headers: auth(server.tokens.publisher) }), 423, 'CHANNEL_FROZEN')
+    clock.now = T0 + 2.5 * H
     t.equal((await server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.1.0/resume', headers: auth(server.tokens.publisher) })).statusCode, 200)
     clock.now = T0 + 3 * H
-    // Counted: 0:00-0:30 (30 min) and 2:30-3:00 (30 min): 1 h, though paused 2:00-2:00 for no time at all.
+    // Counted: 0:00-0:30 (30 min) and 2:30-3:00 (30 min): 1 h; the pause 2:00-2:30 lay inside the freeze.
     t.equal(await percent(server), 10, 'counted time resumes after until')
+  })
+
+  t.test(`${driver}: a freeze refuses every route that changes what the channel serves with 423 CHANNEL_FROZEN, and stores nothing`, async (t) => {
+    const { server } = await setUp(t, driver)
+    const put = async (body: Record<string, unknown>) => await server.app.inject({ method: 'PUT', url: '/channels/stable', headers: auth(server.tokens.admin), payload: body })
+    t.equal((await put({ values: { replicas: 2 }, accepts: '>=1.0.0', pollInterval: '5m' })).statusCode, 200)
+    t.equal((await promote(server, '1.1.0', { steps: STEPS })).statusCode, 201)
+    t.equal((await promote(server, '1.2.0', { steps: STEPS })).statusCode, 201)
+    t.equal((await server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.2.0/pause', headers: auth(server.tokens.publisher), payload: { reason: 'look first' } })).statusCode, 200)
+    const license = await server.license({ sub: 'early', expiresIn: 30 * 86_400, extra: { wariness: 0 } })
+    const served = async (): Promise<unknown> => (await server.app.inject({ url: '/channels/stable/spec', headers: auth(license) })).body
+    const channel = async (): Promise<unknown> => (await server.app.inject({ url: '/channels/stable', headers: auth(server.tokens.reader) })).json()
+    t.equal((await freeze(server, { reason: 'quarter close' })).statusCode, 201)
+    const servedBefore = await served()
+    const channelBefore = await channel()
+    const auditBefore = (await audit(server)).length
+
+    const refusals: Array<[string, Promise<import('fastify').LightMyRequestResponse>]> = [
+      ['PUT values', put({ values: { replicas: 3 } })],
+      ['PUT accepts', put({ accepts: '>=1.1.0' })],
+      ['PUT pollInterval', put({ pollInterval: '1m' })],
+      ['PATCH required', server.app.inject({ method: 'PATCH', url: '/channels/stable/releases/1.0.0', headers: auth(server.tokens.publisher), payload: { required: true } })],
+      ['resume', server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.2.0/resume', headers: auth(server.tokens.publisher) })],
+      ['complete a rolling rollout', server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.1.0/complete', headers: auth(server.tokens.publisher) })],
+      ['complete a paused rollout', server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.2.0/complete', headers: auth(server.tokens.publisher) })]
+    ]
+    for (const [what, pending] of refusals) {
+      const problem = assertProblem(t, await pending, 423, 'CHANNEL_FROZEN')
+      t.match(problem.detail, /quarter close/, what)
+    }
+    t.same(await channel(), channelBefore, 'settings, required marks and rollouts are as they were')
+    t.equal(await served(), servedBefore, 'the answer is the same')
+    t.equal((await audit(server)).length, auditBefore, 'no audit row for a refusal')
+
+    // What changes no answer, or stops a release, stays open; each writes its audit row.
+    t.equal((await put({ description: 'the stable channel' })).statusCode, 200, 'the description alone')
+    t.equal((await put({ values: { replicas: 2 } })).statusCode, 200, 'a PUT that changes nothing')
+    t.equal((await server.app.inject({ method: 'PATCH', url: '/channels/stable/releases/1.0.0', headers: auth(server.tokens.publisher), payload: { required: false } })).statusCode, 200, 'a required mark as it is')
+    t.equal((await server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.1.0/pause', headers: auth(server.tokens.publisher), payload: { reason: 'stop' } })).statusCode, 200)
+    t.equal((await server.app.inject({ method: 'DELETE', url: '/channels/stable/releases/1.1.0?reason=bad', headers: auth(server.tokens.publisher) })).statusCode, 204)
+    t.same((await audit(server)).slice(0, 3).map((e) => e.action), ['channel.withdraw', 'rollout.pause', 'channel.upsert'])
+
+    t.equal((await unfreeze(server)).statusCode, 204)
+    t.equal((await put({ values: { replicas: 3 } })).statusCode, 200, 'open again after the unfreeze')
+    t.equal((await server.app.inject({ method: 'PATCH', url: '/channels/stable/releases/1.0.0', headers: auth(server.tokens.publisher), payload: { required: true } })).statusCode, 200)
+    t.equal((await server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.2.0/resume', headers: auth(server.tokens.publisher) })).statusCode, 200)
+    t.equal((await server.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.2.0/complete', headers: auth(server.tokens.publisher) })).statusCode, 200)
   })
 
   t.test(`${driver}: bad freezes are 400 VALIDATION_FAILED and nothing is stored`, async (t) => {
