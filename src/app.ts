@@ -8,6 +8,7 @@ import fp from 'fastify-plugin'
 import type { Duplex } from 'node:stream'
 import rateLimit from '@fastify/rate-limit'
 import { ConfigError, type Config } from './config.js'
+import { formatDuration } from './domain/duration.js'
 import type { Database } from './db/index.js'
 import { ChartcastError, toProblem } from './errors.js'
 import type { LicenseKey } from './services/license-verifier.js'
@@ -99,6 +100,16 @@ function answerMissingHost (response: ServerResponse): void {
 }
 
 /** Options that must be fixed when the fastify instance is created. */
+/**
+ * avvio's own message for a start-up step that ran past pluginTimeout blames a forgotten
+ * `done`; the likelier cause here is a slow first database start, so say what to raise.
+ */
+export function explainStartupError (error: unknown, config: Pick<Config, 'startupTimeoutMs'>): unknown {
+  if ((error as { code?: unknown } | null)?.code !== 'AVV_ERR_PLUGIN_EXEC_TIMEOUT') return error
+  const step = /'([^']+)'/.exec((error as Error).message)?.[1] ?? 'a start-up step'
+  return new Error(`start-up step "${step}" did not finish within STARTUP_TIMEOUT (${formatDuration(config.startupTimeoutMs)}); on a slow or busy machine the first start of the embedded database can take minutes: raise STARTUP_TIMEOUT`, { cause: error })
+}
+
 export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
   return {
     // A stalled request (headers or body) is cut off with 408 (answerClientError), so it cannot
@@ -122,6 +133,8 @@ export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
     // Idle keep-alive connections close at once on close(); stalled ones are closed by
     // src/plugins/connection-limits.ts, requests being handled are let finish.
     forceCloseConnections: 'idle',
+    // avvio gives up on a plugin (the database one: first PGlite start, migrations) after this.
+    pluginTimeout: config.startupTimeoutMs,
     logger: {
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', 'license'], censor: '[redacted]' }

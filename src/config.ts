@@ -39,6 +39,12 @@ export interface Config {
   trustProxy: boolean
   /** NODE_ENV=production: no development keys; the server refuses to start without real ones. */
   production: boolean
+  /**
+   * How long each start-up step (fastify's pluginTimeout) may take: opening the embedded
+   * database for the first time, migrations and the channel sync can take well over fastify's
+   * default of 10 s on a loaded machine.
+   */
+  startupTimeoutMs: number
   /** Time to receive a whole request, headers and body (Node's requestTimeout); over it: 408. */
   requestTimeoutMs: number
   /** Time to receive the request headers (Node's headersTimeout); at most requestTimeoutMs. */
@@ -264,6 +270,7 @@ export function loadConfig (env: Env = process.env): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     trustProxy: bool(env, 'TRUST_PROXY', false),
     production,
+    startupTimeoutMs: duration(env, 'STARTUP_TIMEOUT', '5m', 1000),
     requestTimeoutMs,
     headersTimeoutMs,
     keepAliveTimeoutMs: duration(env, 'KEEP_ALIVE_TIMEOUT', '72s', 100),

@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import closeWithGrace from 'close-with-grace'
-import app, { fastifyOptions, specSigningOf } from './app.js'
+import app, { explainStartupError, fastifyOptions, specSigningOf } from './app.js'
 import { ConfigError, type Config } from './config.js'
 import { ensureDevMaterial, ensureDevSigningKeys, missingProductionKeys } from './dev-keys.js'
 import { loadLicenseKeys } from './services/license-verifier.js'
@@ -30,7 +30,11 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
   const devSigning = !config.production && config.specKeyset === null ? await ensureDevSigningKeys(config.dataDir) : null
   const specSigning = specSigningOf(devSigning === null ? config : { ...config, specSigningKeys: [devSigning.onlineKey], specKeyset: devSigning.chain })
 
-  await fastify.register(app, { config, licenseKeys, authSecret, specSigning })
+  try {
+    await fastify.register(app, { config, licenseKeys, authSecret, specSigning })
+  } catch (error) {
+    throw explainStartupError(error, config)
+  }
   if (devSigning !== null) {
     fastify.log.warn({ keyset: devSigning.chain, trustRoot: devSigning.rootPublicKey, generated: devSigning.generated }, 'DEVELOPMENT MODE: spec answers are signed with development keys under DATA_DIR/dev-keys/spec-signing. Set SPEC_SIGNING_KEYS and SPEC_KEYSET in production (docs/signing.md).')
   }

@@ -1,4 +1,9 @@
 import t from 'tap'
+import Fastify from 'fastify'
+import { explainStartupError, fastifyOptions } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import type { Database } from '../src/db/index.js'
+import databasePlugin from '../src/plugins/database.js'
 import { buildTestServer } from './helpers/server.js'
 import { portOf, rawRequest } from './helpers/raw-http.js'
 
@@ -44,4 +49,27 @@ t.test('an HTTP/1.1 request without a Host header gets a 400 problem over a raw 
   t.ok(res.closed)
   const http10 = await rawRequest(port, 'GET /livez HTTP/1.0\r\n\r\n', true)
   t.equal(http10.status, 200, 'HTTP/1.0 needs no Host')
+})
+
+t.test('STARTUP_TIMEOUT is fastify\'s plugin timeout: 5 minutes by default, far above fastify\'s 10 s', async (t) => {
+  t.equal(fastifyOptions(loadConfig({})).pluginTimeout, 300_000)
+  t.equal(fastifyOptions(loadConfig({ STARTUP_TIMEOUT: '20m' })).pluginTimeout, 1_200_000)
+})
+
+t.test('a database start that never ends fails after STARTUP_TIMEOUT with a message naming the step and the setting', async (t) => {
+  const config = loadConfig({ STARTUP_TIMEOUT: '1s', CHANNELS_DIR: t.testdir() })
+  const fastify = Fastify({ ...fastifyOptions(config), logger: false })
+  t.teardown(async () => { await fastify.close().catch(() => {}) })
+  // The step is stuck for good, so it is the timeout, not the clock of a busy machine, that ends it.
+  const stuck = { migrate: async () => await new Promise<never>(() => {}), close: async () => {} } as unknown as Database
+  let failure: unknown = null
+  try {
+    await fastify.register(databasePlugin, { config, database: stuck })
+  } catch (error) {
+    failure = explainStartupError(error, config)
+  }
+  t.match(failure, { message: /start-up step "chartcast-database" did not finish within STARTUP_TIMEOUT \(1s\).*raise STARTUP_TIMEOUT/ })
+  t.match((failure as Error).cause, { code: 'AVV_ERR_PLUGIN_EXEC_TIMEOUT' })
+  const other = new Error('boom')
+  t.equal(explainStartupError(other, config), other, 'any other start-up error is passed on as it is')
 })

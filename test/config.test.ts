@@ -24,6 +24,7 @@ t.test('defaults: what a fresh clone runs with', async (t) => {
     rateLimitWindowMs: 60_000,
     bodyLimitBytes: 1_048_576,
     trustProxy: false,
+    startupTimeoutMs: 300_000,
     requestTimeoutMs: 30_000,
     headersTimeoutMs: 10_000,
     keepAliveTimeoutMs: 72_000,
@@ -35,6 +36,7 @@ t.test('defaults: what a fresh clone runs with', async (t) => {
 t.test('timeouts are durations; the headers timeout follows a short request timeout', async (t) => {
   t.match(loadConfig({ REQUEST_TIMEOUT: '2m', HEADERS_TIMEOUT: '5s', KEEP_ALIVE_TIMEOUT: '5s' }), { requestTimeoutMs: 120_000, headersTimeoutMs: 5_000, keepAliveTimeoutMs: 5_000 })
   t.match(loadConfig({ REQUEST_TIMEOUT: '2s' }), { requestTimeoutMs: 2_000, headersTimeoutMs: 2_000 })
+  t.match(loadConfig({ STARTUP_TIMEOUT: '15m' }), { startupTimeoutMs: 900_000 })
 })
 
 t.test('values are parsed and trimmed; blank means unset', async (t) => {
@@ -82,6 +84,8 @@ t.test('bad values stop the server with a message naming the variable', async (t
     [{ PUBLISHER_TOKEN_MAX_LIFETIME: '30s' }, /PUBLISHER_TOKEN_MAX_LIFETIME .*at least 1m/],
     [{ PUBLISHER_TOKEN_MAX_LIFETIME: '1h500ms' }, /PUBLISHER_TOKEN_MAX_LIFETIME must be a duration of whole seconds/],
     [{ REQUEST_TIMEOUT: '30' }, /REQUEST_TIMEOUT must be a duration/],
+    [{ STARTUP_TIMEOUT: '500ms' }, /STARTUP_TIMEOUT must be a duration of at least 1000 ms/],
+    [{ STARTUP_TIMEOUT: 'soon' }, /STARTUP_TIMEOUT must be a duration/],
     [{ REQUEST_TIMEOUT: '10ms' }, /REQUEST_TIMEOUT must be a duration of at least 100 ms/],
     [{ REQUEST_TIMEOUT: '5s', HEADERS_TIMEOUT: '10s' }, /HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT/],
     [{ MAX_CONNECTIONS: 'many' }, /MAX_CONNECTIONS must be a whole number/],
