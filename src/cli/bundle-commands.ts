@@ -3,7 +3,7 @@
  * the bundle, database and signing code themselves, so registering the commands loads none of it.
  */
 import { readFile } from 'node:fs/promises'
-import { InvalidArgumentError, type Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
 import { loadConfig } from '../config.js'
 import { parseDuration } from '../domain/duration.js'
 
@@ -141,7 +141,7 @@ export function registerBundleCommands (program: Command): void {
     .requiredOption('--channel <name>', 'channel whose spec to export')
     .option('--version <version>', 'a release version in the channel (default: its head)')
     .option('--chart-file <file>', 'the chart archive (.tgz) to carry; its sha256 must be the release\'s chart.digest')
-    .option('--ttl <duration>', `how long the signature is valid (default ${DEFAULT_BUNDLE_TTL})`, ttl, ttl(DEFAULT_BUNDLE_TTL))
+    .addOption(new Option('--ttl <duration>', 'how long the signature is valid').argParser(ttl).default(ttl(DEFAULT_BUNDLE_TTL), DEFAULT_BUNDLE_TTL))
     .requiredOption('--out <file>', 'where to write the bundle (.tar.gz)')
     .requiredOption('--signing-key <file>', 'an online signing key (PEM, one of the files SPEC_SIGNING_KEYS names)')
     .option('--keyset <file>', 'the keyset chain (the file SPEC_KEYSET names); with --server, default: the server\'s GET /keys')

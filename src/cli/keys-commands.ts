@@ -3,7 +3,7 @@
  * offline machine that holds the root key. The key tooling is imported by the actions, so
  * registering the commands loads none of it.
  */
-import { InvalidArgumentError, type Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
 import path from 'node:path'
 import { parseDuration } from '../domain/duration.js'
 
@@ -11,6 +11,13 @@ function duration (text: string): number {
   const ms = parseDuration(text)
   if (ms === null || ms < 86_400_000) throw new InvalidArgumentError(`"${text}" is not a duration of at least a day, like 90d or 365d`)
   return ms
+}
+
+/** A keyset's default lifetime, in the form --expires takes (help shows this text, not milliseconds). */
+const DEFAULT_KEYSET_LIFETIME = '365d'
+
+function expiresOption (description: string): Option {
+  return new Option('--expires <duration>', description).argParser(duration).default(duration(DEFAULT_KEYSET_LIFETIME), DEFAULT_KEYSET_LIFETIME)
 }
 
 function count (text: string): number {
@@ -28,7 +35,7 @@ export function registerKeysCommands (program: Command): void {
   keys.command('init')
     .description('Create a root key, a first online key and keyset 1 signed by the root, in a new directory.')
     .requiredOption('--out <dir>', 'directory to write the keys into (created; private keys are 0600)')
-    .option('--expires <duration>', 'how long keyset 1 is valid', duration, 365 * 86_400_000)
+    .addOption(expiresOption('how long keyset 1 is valid'))
     .action(async (opts: { out: string, expires: number }) => {
       const { initKeyDir, KEY_FILES } = await import('../keyset-tools.js')
       const result = initKeyDir(opts.out, { ttlMs: opts.expires })
@@ -54,7 +61,7 @@ export function registerKeysCommands (program: Command): void {
     .option('--remove-online <kid>', 'drop this online key (repeatable)', collect, [])
     .option('--replace-online', 'drop every current online key and add one new key (or --add-online N)')
     .option('--rotate-root', 'generate a new root key; the old one is kept aside as root-private.retired-vN.pem')
-    .option('--expires <duration>', 'how long the new keyset is valid', duration, 365 * 86_400_000)
+    .addOption(expiresOption('how long the new keyset is valid'))
     .action(async (opts: { dir: string, rootKey?: string, addOnline?: number, removeOnline: string[], replaceOnline?: boolean, rotateRoot?: boolean, expires: number }) => {
       const { rotateKeyDir } = await import('../keyset-tools.js')
       const addOnline = opts.addOnline ?? (opts.replaceOnline === true ? 1 : 0)

@@ -16,6 +16,26 @@ t.test('every command has --help', async (t) => {
   }
 })
 
+t.test('--help shows duration defaults as durations in the form the option takes, never as milliseconds', async (t) => {
+  const expected: Array<[string[], RegExp]> = [
+    [['keys', 'init', '--help'], /--expires <duration>[^]*?\(default:\s+365d\)/],
+    [['keys', 'rotate', '--help'], /--expires <duration>[^]*?\(default:\s+365d\)/],
+    [['bundle', 'export', '--help'], /--ttl <duration>[^]*?\(default:\s+30d\)/],
+    [['token', 'create', '--help'], /--expires <duration>[^]*?\(default:\s+30d\)/]
+  ]
+  for (const [args, pattern] of expected) {
+    const help = await runCli(args)
+    t.equal(help.code, 0, args.join(' '))
+    t.match(help.stdout, pattern, args.join(' '))
+  }
+  const commands = [[], ['serve'], ['migrate'], ['sync'], ['token', 'create'], ['license', 'keygen'], ['license', 'issue'], ['agent'], ['audit', 'verify'], ['keys', 'init'], ['keys', 'rotate'], ['bundle', 'export'], ['bundle', 'verify']]
+  for (const command of commands) {
+    const help = await runCli([...command, '--help'])
+    // Commander wraps long lines, so a default may start on the next line.
+    t.notMatch(help.stdout.replace(/\s+/g, ' '), /\(default: \d{4,}\)/, `chartcast ${command.join(' ')} --help shows no number of milliseconds or seconds as a default`)
+  }
+})
+
 t.test('token create mints an HS256 token with sub, role and expiry', async (t) => {
   const result = await runCli(['token', 'create', '--sub', 'ci-bot', '--role', 'publisher', '--expires', '2h'], { AUTH_SECRET: SECRET })
   t.equal(result.code, 0, result.stderr)
