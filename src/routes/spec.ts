@@ -28,6 +28,8 @@ const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
 /** A spec answer depends on the license and on the release the deployment says it runs. */
 const SPEC_VARY = 'Authorization, Chartcast-Applied'
+/** The operator endpoints read no Chartcast-Applied: the license alone (or its absence) decides. */
+const OPERATOR_VARY = 'Authorization'
 /** The channel revision the answer was served from (GET /channels/:name shows the current one). */
 const REVISION_HEADER = 'chartcast-revision'
 
@@ -298,12 +300,20 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   })
 
   fastify.get('/api/v1/operator/channel', {
-    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', description: 'The body is exactly the W&B operator\'s `{chart, values, metadata}`. When the server signs, `Chartcast-Signature` signs the SHA-256 of this body (docs/signing.md); the operator ignores it.', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'NO_UPGRADE_PATH', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
-  }, (request, reply) => pull(operatorEndpoint, request, reply))
+    schema: { tags: ['operator'], summary: 'W&B operator compatible: the spec of the license\'s channel', description: 'The body is exactly the W&B operator\'s `{chart, values, metadata}`. Answers vary on `Authorization` (with ANONYMOUS_CHANNEL, a request without it gets that channel). When the server signs, `Chartcast-Signature` signs the SHA-256 of this body (docs/signing.md); the operator ignores it.', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['CHANNEL_NOT_FOUND', 'CHANNEL_EMPTY', 'NO_UPGRADE_PATH', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
+  }, (request, reply) => {
+    // As on the spec endpoint: set first, so refusals carry it too.
+    reply.header('vary', OPERATOR_VARY)
+    return pull(operatorEndpoint, request, reply)
+  })
 
   fastify.get('/api/v1/operator/channel/release/:version', {
     schema: { tags: ['operator'], params: Type.Object({ version: VersionText }), summary: 'W&B operator compatible: a pinned version of the license\'s channel', ...licensedRoute('operatorBasic', { 200: OperatorSpec }, ['VALIDATION_FAILED', 'CHANNEL_NOT_FOUND', 'RELEASE_NOT_FOUND', 'DATABASE_UNAVAILABLE'], { anonymous: opts.anonymousChannel !== null }) }
-  }, (request, reply) => pull(operatorEndpoint, request, reply))
+  }, (request, reply) => {
+    // As on the spec endpoint: set first, so refusals carry it too.
+    reply.header('vary', OPERATOR_VARY)
+    return pull(operatorEndpoint, request, reply)
+  })
 }
 
 export default specRoutes

@@ -164,6 +164,32 @@ for (const driver of testDrivers()) {
       assertProblem(t, await s.app.inject({ url: '/channels/beta/spec' }), 401, 'LICENSE_MISSING')
     })
 
+    t.test('every answer of both operator paths, refusals included, carries Vary: Authorization', async (t) => {
+      const s = await seeded(t, { driver })
+      await s.putChannel('dev')
+      const license = basic('license', await s.license({ channels: ['stable'], jti: 'op-vary' }))
+      const answers: Array<[string, LightMyRequestResponse]> = [
+        ['200', await get(s, license)],
+        ['200 pinned', await get(s, license, `${OPERATOR}/release/1.0.0`)],
+        ['404 pinned', await get(s, license, `${OPERATOR}/release/9.9.9`)],
+        ['404 empty', await get(s, basic('license', await s.license({ channels: ['dev'] })))],
+        ['401 missing', await get(s)],
+        ['401 invalid', await get(s, basic('license', 'a.b.c'))]
+      ]
+      await s.app.inject({ method: 'POST', url: '/licenses/revocations', headers: { authorization: `Bearer ${s.tokens.admin}` }, payload: { jti: 'op-vary', reason: 'test' } })
+      answers.push(['403 revoked', await get(s, license)])
+      t.same(answers.map(([, res]) => res.statusCode), [200, 200, 404, 404, 401, 401, 403])
+      for (const [name, res] of answers) t.equal(res.headers.vary, 'Authorization', name)
+
+      // With ANONYMOUS_CHANNEL the same URL answers differently with and without a license.
+      const open = await seeded(t, { driver, env: { ANONYMOUS_CHANNEL: 'beta' } })
+      const anonymous = await get(open)
+      const licensed = await get(open, basic('license', await open.license({ channels: ['stable'] })))
+      t.not(anonymous.json().metadata.channel, licensed.json().metadata.channel)
+      t.equal(anonymous.headers.vary, 'Authorization')
+      t.equal(licensed.headers.vary, 'Authorization')
+    })
+
     t.test('an empty channel is 404 CHANNEL_EMPTY', async (t) => {
       const s = await seeded(t, { driver })
       await s.putChannel('dev')
