@@ -101,8 +101,8 @@ export const Rollout = Type.Object({
   pausedReason: Type.Union([Type.String(), Type.Null()]),
   autoPause: Type.Union([AutoPauseSettings, Type.Null()]),
   reports: Type.Object({
-    applied: Type.Integer({ description: 'deployments whose latest report for this version (since the rollout started) applied it' }),
-    failed: Type.Integer({ description: 'deployments whose latest report for this version failed' })
+    applied: Type.Integer({ description: 'deployments whose latest report for this version (since the rollout started or its last pause ended) applied it' }),
+    failed: Type.Integer({ description: 'deployments whose latest report for this version (counted as for applied) failed' })
   })
 })
 export type Rollout = Static<typeof Rollout>

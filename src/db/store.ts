@@ -139,15 +139,18 @@ async function refuseIfFrozen (tx: Tx, channel: string, now: number): Promise<vo
 }
 
 /**
- * Per version, the deployments whose latest report (since the rollout started) for that version
- * applied it or failed to; a skipped apply counts in neither.
+ * Per version, the deployments whose latest report for that version applied it or failed to; a
+ * skipped apply counts in neither. Only reports since the rollout started or, once resumed, since
+ * its last pause ended count: a resume is the publisher's judgement that the failures before it
+ * are dealt with, and counting them again would pause the rollout at once on the next flush.
+ * (A pause's `to` is ms on the app's clock, as report times are.)
  */
 async function rolloutReportCounts (tx: Tx, channel: string, version: string | null): Promise<Map<string, ReportCounts>> {
   const result = await tx.execute(sql`
     SELECT latest.version, latest.outcome, count(*) AS count FROM (
       SELECT DISTINCT ON (r.deployment_id, r.version) r.version, r.outcome
       FROM ${reports} r JOIN ${rollouts} ro ON ro.channel = r.channel AND ro.version = r.version AND ro.state <> 'ended'
-      WHERE r.channel = ${channel} ${version === null ? sql`` : sql`AND r.version = ${version}`} AND r.at >= ro.started_at
+      WHERE r.channel = ${channel} ${version === null ? sql`` : sql`AND r.version = ${version}`} AND r.at >= GREATEST(ro.started_at, (SELECT to_timestamp(max((p->>'to')::double precision) / 1000) FROM jsonb_array_elements(ro.pauses) p))
       ORDER BY r.deployment_id, r.version, r.at DESC, r.id DESC
     ) latest GROUP BY latest.version, latest.outcome`)
   const counts = new Map<string, { applied: number, failed: number }>()

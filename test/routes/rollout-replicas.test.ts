@@ -124,6 +124,38 @@ for (const driver of testDrivers()) {
     t.equal((await pull(a, movers[0]!, '1.1.0')).json().version, '1.1.0', 'A keeps those who run it')
   })
 
+  t.test(`${driver}: a resumed rollout counts only the reports after the resume: the failures that paused it do not pause it again`, async (t) => {
+    const { a, b, clock, probe } = await setUp(t, driver)
+    t.equal((await promoteRollout(a, { maxFailures: 3 })).statusCode, 201)
+    await sameRevision(t, a, b, probe)
+    clock.now = T0 + H
+    const movers = await Promise.all([1, 2, 3, 4].map(async (i) => await a.license({ sub: `mover-${i}`, expiresIn: 30 * 86_400, extra: { wariness: 0 } })))
+    for (const license of movers.slice(0, 3)) {
+      t.equal((await pull(a, license)).json().version, '1.1.0')
+      await report(b, license, 'failed')
+    }
+    await flush(b)
+    t.match(await rolloutOn(a), { state: 'paused', reports: { applied: 0, failed: 3 } })
+
+    clock.now = T0 + 2 * H
+    const resumed = await a.app.inject({ method: 'POST', url: '/channels/stable/rollouts/1.1.0/resume', headers: auth(a.tokens.publisher) })
+    t.equal(resumed.statusCode, 200, resumed.body)
+    t.match(resumed.json(), { state: 'rolling', reports: { applied: 0, failed: 0 } }, 'the count starts again at the resume')
+
+    // Any report makes the flusher evaluate the rollout; the old failures must not weigh in.
+    clock.now = T0 + 3 * H
+    t.equal((await pull(a, movers[3]!)).json().version, '1.1.0')
+    await report(b, movers[3]!, 'applied')
+    await flush(b)
+    t.match(await rolloutOn(a), { state: 'rolling', reports: { applied: 1, failed: 0 } }, 'one applied report after the resume, and the rollout rolls on')
+
+    // Failures after the resume count as before.
+    for (const license of movers.slice(0, 3)) await report(b, license, 'failed')
+    await flush(b)
+    t.match(await rolloutOn(a), { state: 'paused', pausedReason: '3 of 4 deployments failed to apply 1.1.0', reports: { applied: 1, failed: 3 } })
+    t.equal((await pauses(a)).length, 2, 'paused twice, each time by fresh failures')
+  })
+
   t.test(`${driver}: the rate line pauses too; both replicas evaluating at once pause once`, async (t) => {
     const { a, b, clock, probe } = await setUp(t, driver)
     t.equal((await promoteRollout(a, { maxFailures: 100, minReports: 4, maxFailureRate: 0.5 })).statusCode, 201)
