@@ -28,6 +28,8 @@ export type SubscribeResult =
 
 interface Subscriber {
   key: string
+  /** The key and every other credential id whose end ends this stream (a session's publisher token). */
+  credentials: readonly string[]
   sink: EventSink
   /** Events waiting for the socket to drain; null while it takes writes directly. */
   queue: string[] | null
@@ -50,12 +52,17 @@ export class EventHub {
   /** Streams closed because they fell more than maxBuffered events behind. */
   get dropped (): number { return this.droppedCount }
 
-  subscribe (key: string, sink: EventSink): SubscribeResult {
+  /**
+   * `endedBy`: further credential ids whose revocation ends the stream as its key's does: a
+   * dashboard session made from a publisher token is counted under the session (its key), and
+   * must end when either the session or that token does.
+   */
+  subscribe (key: string, sink: EventSink, endedBy: readonly string[] = []): SubscribeResult {
     if (this.subscribers.size >= this.options.maxClients) return { ok: false, reason: 'total' }
     const count = this.perKey.get(key) ?? 0
     if (count >= this.options.maxPerKey) return { ok: false, reason: 'per-key' }
     this.perKey.set(key, count + 1)
-    const subscriber: Subscriber = { key, sink, queue: null }
+    const subscriber: Subscriber = { key, credentials: [key, ...endedBy], sink, queue: null }
     this.subscribers.add(subscriber)
     return { ok: true, unsubscribe: () => { this.remove(subscriber) } }
   }
@@ -72,10 +79,10 @@ export class EventHub {
     for (const subscriber of [...this.subscribers]) this.send(subscriber, ': keep-alive\n\n')
   }
 
-  /** Ends the streams opened with a key that `ended` names (a revoked token). */
+  /** Ends the streams whose key, or a credential they are ended by, `ended` names (a revoked token). */
   closeKeys (ended: (key: string) => boolean): void {
     for (const subscriber of [...this.subscribers]) {
-      if (!ended(subscriber.key)) continue
+      if (!subscriber.credentials.some(ended)) continue
       this.remove(subscriber)
       subscriber.sink.close()
     }

@@ -141,6 +141,29 @@ for (const driver of testDrivers()) {
       t.pass('the stream ended with the session')
     })
 
+    t.test('revoking the publisher token a dashboard session was made from ends that session\'s open stream at once', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const base = await s.listen()
+      const { token, jti } = await issuePublisherToken(s.authSecret, { sub: 'temp-release', role: 'publisher', expiresIn: 3600 })
+      const cookieOf = async (credential: string): Promise<string> => {
+        const signIn = await s.app.inject({ method: 'POST', url: '/auth/session', payload: { token: credential } })
+        t.equal(signIn.statusCode, 200, signIn.body)
+        return [signIn.headers['set-cookie']].flat().find((c) => c?.startsWith('chartcast_session='))!.split(';')[0]!
+      }
+      const revokedSession = await openEventStream(base, { cookie: await cookieOf(token) })
+      const otherSession = await openEventStream(base, { cookie: await cookieOf(s.tokens.publisher) })
+      t.teardown(() => { revokedSession.close(); otherSession.close() })
+      t.same(await revokedSession.next('ready'), { subject: 'temp-release', role: 'publisher' })
+      await otherSession.next('ready')
+      const revoked = await s.app.inject({ method: 'POST', url: '/tokens/revocations', headers: { authorization: `Bearer ${s.tokens.admin}` }, payload: { jti, reason: 'leaked' } })
+      t.equal(revoked.statusCode, 201)
+      await revokedSession.ended
+      t.pass('the stream of the session made from the revoked token ended')
+      // The other session's stream is still open: it gets the next change.
+      t.equal((await s.putChannel('stable')).statusCode, 201)
+      t.match(await otherSession.next('channel'), { channel: 'stable' })
+    })
+
     t.test('closing the server ends open streams instead of waiting for them', async (t) => {
       const s = await buildTestServer(t, { driver })
       const stream = await openEventStream(await s.listen(), s.tokens.reader)
