@@ -106,13 +106,16 @@ function PromoteForm ({ channel, active, onDone }: { channel: string, active: st
   )
 }
 
-function RolloutActions ({ rollout, onAction, onDialog }: { rollout: Rollout, onAction: (path: string) => void, onDialog: (d: Dialog) => void }) {
+function RolloutActions ({ rollout, frozen, onAction, onDialog }: { rollout: Rollout, frozen: boolean, onAction: (path: string) => void, onDialog: (d: Dialog) => void }) {
   if (rollout.state === 'complete') return null
+  // A freeze refuses resume and complete (423): they would admit more deployments. A pause,
+  // the emergency stop, stays offered.
   return (
     <div class="actions" role="group" aria-label={`Rollout of ${rollout.version}`}>
       {rollout.state === 'rolling' && <button type="button" class="secondary" onClick={() => { onDialog({ kind: 'pause', version: rollout.version }) }}>Pause {rollout.version}</button>}
-      {rollout.state === 'paused' && <button type="button" class="primary" onClick={() => { onAction(`/rollouts/${seg(rollout.version)}/resume`) }}>Resume {rollout.version}</button>}
-      <button type="button" class="secondary" onClick={() => { onDialog({ kind: 'complete', version: rollout.version }) }}>Complete {rollout.version}</button>
+      {!frozen && rollout.state === 'paused' && <button type="button" class="primary" onClick={() => { onAction(`/rollouts/${seg(rollout.version)}/resume`) }}>Resume {rollout.version}</button>}
+      {!frozen && <button type="button" class="secondary" onClick={() => { onDialog({ kind: 'complete', version: rollout.version }) }}>Complete {rollout.version}</button>}
+      {frozen && <span class="muted">Resume and complete wait for the channel to be unfrozen.</span>}
     </div>
   )
 }
@@ -182,7 +185,7 @@ export function ChannelPage ({ name, session }: { name: string, session: Session
           : rollouts.map((rollout) => (
             <div key={rollout.version} class="rollout-row">
               <RolloutProgress rollout={rollout} />
-              {canAct && <RolloutActions rollout={rollout} onAction={(path) => { act(path) }} onDialog={openDialog} />}
+              {canAct && <RolloutActions rollout={rollout} frozen={freeze !== null} onAction={(path) => { act(path) }} onDialog={openDialog} />}
             </div>
           ))}
       </section>
