@@ -779,7 +779,7 @@ export function createFleetStore (db: AppDatabase) {
         // No wait for the WAL flush at commit: these rows were held in memory until now and a
         // server crash loses what is pending anyway, so a database crash losing the last
         // fraction of a second of them is the same promise. One batch per commit (a flush of
-        // 1,000,000 deployments is 2,000 of them) then costs no disk wait each.
+        // 1,000,000 deployments is 500 of them) then costs no disk wait each.
         await tx.execute(sql`SET LOCAL synchronous_commit = off`)
         if (checkins.length > 0) {
           // Rows are taken in id order: two replicas upserting overlapping deployments then lock

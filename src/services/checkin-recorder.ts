@@ -66,9 +66,10 @@ export interface CheckinRecorderOptions {
 export const MAX_AGENT_LENGTH = 256
 /**
  * A batch travels as one array literal per column (the driver's text of it); the widest
- * column, the User-Agent, is up to ~50 bytes a row. At 2,000 rows each text stays under V8's
- * large-object size (128 KiB) and dies young: batches as one 1.3 MB JSON text each went to the
- * large-object space, where a 1,000,000-row flush left ~200 MB of them for the next full GC.
+ * column, the User-Agent, is typically ~40 bytes a row (256 at most). At 2,000 rows such texts
+ * stay under V8's large-object size (128 KiB) and die young: batches as one 1.3 MB JSON text
+ * each went to the large-object space, where a 1,000,000-row flush left ~200 MB of them for the
+ * next full GC.
  */
 const DEFAULT_BATCH_SIZE = 2_000
 /** Distinct texts held for sharing (channel names, versions, User-Agents): a fixed bound, none evicted. */
