@@ -764,13 +764,20 @@ export interface DeploymentFilter {
   staleAfter: { byChannel: ReadonlyMap<string, number>, fallback: number }
 }
 
+/** One column of a batch as a single array parameter (sql.param: a bare array would become a list of placeholders). */
+function column<T> (rows: readonly T[], value: (row: T) => string | number | null) {
+  return sql.param(rows.map(value))
+}
+
 function isoOf (ms: number): string {
   return new Date(ms).toISOString()
 }
 
 /**
- * The fleet tables. Batches travel as one JSON parameter read by json_to_recordset: one
- * statement for any number of rows, the same on both drivers (they serialise arrays differently).
+ * The fleet tables. A batch travels as one array parameter per column, read by unnest: one
+ * statement with seven parameters for any number of rows (no placeholder per value, so no
+ * 65,535-parameter limit), and PostgreSQL parses plain array literals instead of a JSON text.
+ * Both drivers send a JavaScript array as an array literal, nulls included.
  */
 export function createFleetStore (db: AppDatabase) {
   /** True where the deployment has not been seen for longer than its channel's threshold. */
@@ -796,13 +803,19 @@ export function createFleetStore (db: AppDatabase) {
         // No wait for the WAL flush at commit: these rows were held in memory until now and a
         // server crash loses what is pending anyway, so a database crash losing the last
         // fraction of a second of them is the same promise. One batch per commit (a flush of
-        // 1,000,000 deployments is 2,000 of them) then costs no disk wait each.
+        // 1,000,000 deployments is 500 of them) then costs no disk wait each.
         await tx.execute(sql`SET LOCAL synchronous_commit = off`)
         if (checkins.length > 0) {
+          // Rows are taken in id order: two replicas upserting overlapping deployments then lock
+          // them in the same order, so they wait for each other instead of deadlocking.
           await tx.execute(sql`
             INSERT INTO deployments (id, channel, applied_version, served_version, last_seen_at, agent, address)
             SELECT r.id, r.channel, r.applied, r.served, to_timestamp(r.at / 1000.0), r.agent, r.address
-            FROM json_to_recordset(${JSON.stringify(checkins)}::json) AS r(id text, channel text, applied text, served text, at double precision, agent text, address text)
+            FROM unnest(${column(checkins, (r) => r.id)}::text[], ${column(checkins, (r) => r.channel)}::text[],
+              ${column(checkins, (r) => r.applied)}::text[], ${column(checkins, (r) => r.served)}::text[],
+              ${column(checkins, (r) => r.at)}::double precision[], ${column(checkins, (r) => r.agent)}::text[],
+              ${column(checkins, (r) => r.address)}::text[]) AS r(id, channel, applied, served, at, agent, address)
+            ORDER BY r.id
             ON CONFLICT (id) DO UPDATE SET channel = excluded.channel, applied_version = excluded.applied_version,
               served_version = excluded.served_version, last_seen_at = excluded.last_seen_at, agent = excluded.agent, address = excluded.address
             WHERE deployments.last_seen_at < excluded.last_seen_at`)
@@ -810,14 +823,21 @@ export function createFleetStore (db: AppDatabase) {
         if (reports.length > 0) {
           await tx.execute(sql`
             INSERT INTO reports (deployment_id, channel, version, outcome, detail, digest, at)
-            SELECT r."deploymentId", r.channel, r.version, r.outcome, r.detail, r.digest, to_timestamp(r.at / 1000.0)
-            FROM json_to_recordset(${JSON.stringify(reports)}::json) AS r("deploymentId" text, channel text, version text, outcome text, detail text, digest text, at double precision)`)
+            SELECT r.deployment_id, r.channel, r.version, r.outcome, r.detail, r.digest, to_timestamp(r.at / 1000.0)
+            FROM unnest(${column(reports, (r) => r.deploymentId)}::text[], ${column(reports, (r) => r.channel)}::text[],
+              ${column(reports, (r) => r.version)}::text[], ${column(reports, (r) => r.outcome)}::text[],
+              ${column(reports, (r) => r.detail)}::text[], ${column(reports, (r) => r.digest)}::text[],
+              ${column(reports, (r) => r.at)}::double precision[]) AS r(deployment_id, channel, version, outcome, detail, digest, at)`)
           // A deployment known only from a report (its pulls not flushed yet) gets a row now;
           // its check-in columns follow with the next flush.
+          const latest = [...latestReports.values()]
           await tx.execute(sql`
             INSERT INTO deployments (id, channel, last_seen_at, last_report_version, last_report_outcome, last_report_detail, last_report_at)
-            SELECT r."deploymentId", r.channel, to_timestamp(r.at / 1000.0), r.version, r.outcome, r.detail, to_timestamp(r.at / 1000.0)
-            FROM json_to_recordset(${JSON.stringify([...latestReports.values()])}::json) AS r("deploymentId" text, channel text, version text, outcome text, detail text, at double precision)
+            SELECT r.deployment_id, r.channel, to_timestamp(r.at / 1000.0), r.version, r.outcome, r.detail, to_timestamp(r.at / 1000.0)
+            FROM unnest(${column(latest, (r) => r.deploymentId)}::text[], ${column(latest, (r) => r.channel)}::text[],
+              ${column(latest, (r) => r.version)}::text[], ${column(latest, (r) => r.outcome)}::text[],
+              ${column(latest, (r) => r.detail)}::text[], ${column(latest, (r) => r.at)}::double precision[]) AS r(deployment_id, channel, version, outcome, detail, at)
+            ORDER BY r.deployment_id
             ON CONFLICT (id) DO UPDATE SET last_report_version = excluded.last_report_version, last_report_outcome = excluded.last_report_outcome,
               last_report_detail = excluded.last_report_detail, last_report_at = excluded.last_report_at
             WHERE deployments.last_report_at IS NULL OR deployments.last_report_at < excluded.last_report_at`)

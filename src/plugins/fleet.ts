@@ -130,6 +130,9 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
   }
   const recorder = new CheckinRecorder(writer, {
     maxPending: opts.maxPending,
+    // Two of the pool's ten connections: a flush of many batches uses two database cores and
+    // leaves the rest of the pool to the requests that need it.
+    concurrency: fastify.database.driver === 'postgres' ? 2 : 1,
     now,
     onDrop: (kind) => { metrics.checkinsDropped.inc({ kind }) },
     onBatch: (_rows, seconds) => {

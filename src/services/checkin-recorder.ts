@@ -49,6 +49,12 @@ export interface CheckinRecorderOptions {
   maxPending: number
   /** Rows per statement: one flush of many records is several batches. */
   batchSize?: number
+  /**
+   * Batches written at once (each its own transaction, so its own connection). PostgreSQL
+   * spends most of a flush on the rows' index updates, one backend per transaction: two in
+   * flight use two cores. Embedded PGlite runs one query at a time, so 1 there.
+   */
+  concurrency?: number
   now?: () => number
   /** Told of each dropped record (metrics). */
   onDrop?: (kind: 'checkin' | 'report') => void
@@ -59,11 +65,13 @@ export interface CheckinRecorderOptions {
 /** A User-Agent is the client's text: kept short, as it is stored on every deployment. */
 export const MAX_AGENT_LENGTH = 256
 /**
- * A batch travels as one JSON text of about 250 bytes per row. Up to ~500 rows it stays under
- * V8's large-object size (128 KiB) and dies young; 5,000-row texts went to the large-object
- * space, where a 1,000,000-row flush left ~200 MB of them for the next full GC (bench/README.md).
+ * A batch travels as one array literal per column (the driver's text of it); the widest
+ * column, the User-Agent, is typically ~40 bytes a row (256 at most). At 2,000 rows such texts
+ * stay under V8's large-object size (128 KiB) and die young: batches as one 1.3 MB JSON text
+ * each went to the large-object space, where a 1,000,000-row flush left ~200 MB of them for the
+ * next full GC.
  */
-const DEFAULT_BATCH_SIZE = 500
+const DEFAULT_BATCH_SIZE = 2_000
 /** Distinct texts held for sharing (channel names, versions, User-Agents): a fixed bound, none evicted. */
 const MAX_INTERNED = 10_000
 
@@ -75,6 +83,7 @@ export class CheckinRecorder {
   private flushing: Promise<void> | null = null
   private readonly maxPending: number
   private readonly batchSize: number
+  private readonly concurrency: number
   private readonly now: () => number
   private droppedCount = 0
   /**
@@ -87,6 +96,7 @@ export class CheckinRecorder {
   constructor (private readonly writer: FleetWriter, options: CheckinRecorderOptions) {
     this.maxPending = options.maxPending
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    this.concurrency = Math.max(1, options.concurrency ?? 1)
     this.now = options.now ?? Date.now
     this.onDrop = options.onDrop
     this.onBatch = options.onBatch
@@ -199,22 +209,37 @@ export class CheckinRecorder {
     this.pending = new Map()
     this.pendingReports = []
     this.reportsHead = 0
-    let written = 0
-    let reportsWritten = 0
-    try {
-      while (written < checkins.length || reportsWritten < reports.length) {
-        const checkinBatch = checkins.slice(written, written + this.batchSize)
-        const reportBatch = reports.slice(reportsWritten, reportsWritten + this.batchSize)
+    const size = this.batchSize
+    const batches = Math.max(Math.ceil(checkins.length / size), Math.ceil(reports.length / size))
+    let next = 0
+    let failure: { error: unknown } | null = null
+    // Batches that failed; after a failure no new batch starts, and those never started go back too.
+    const unwritten: number[] = []
+    const lane = async (): Promise<void> => {
+      while (failure === null && next < batches) {
+        const index = next++
+        const checkinBatch = checkins.slice(index * size, (index + 1) * size)
+        const reportBatch = reports.slice(index * size, (index + 1) * size)
         const started = process.hrtime.bigint()
-        await this.writer.writeFleet(checkinBatch, reportBatch)
+        try {
+          await this.writer.writeFleet(checkinBatch, reportBatch)
+        } catch (error) {
+          failure ??= { error }
+          unwritten.push(index)
+          return
+        }
         this.onBatch?.(checkinBatch.length + reportBatch.length, Number(process.hrtime.bigint() - started) / 1e9)
-        written += checkinBatch.length
-        reportsWritten += reportBatch.length
       }
-    } catch (error) {
-      this.restore(checkins.slice(written), reports.slice(reportsWritten))
-      throw error
     }
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches) }, lane))
+    if (failure === null) return
+    for (let index = next; index < batches; index++) unwritten.push(index)
+    unwritten.sort((a, b) => a - b)
+    this.restore(
+      unwritten.flatMap((index) => checkins.slice(index * size, (index + 1) * size)),
+      unwritten.flatMap((index) => reports.slice(index * size, (index + 1) * size))
+    )
+    throw (failure as { error: unknown }).error
   }
 
   /** Unwritten records go back in front of what arrived meanwhile (they are older). */

@@ -107,6 +107,47 @@ for (const driver of testDrivers()) {
     t.match(await row(b, 'shared'), { channel: 'stable', servedVersion: '1.0.0' }, 'a newer one replaces it')
   })
 
+  t.test(`${driver}: a batch mixing newer and staler check-ins moves only the rows it is newer for, texts intact`, async (t) => {
+    const server = await buildTestServer(t, { driver, env: QUIET })
+    await setUp(t, server)
+    const base = Date.now()
+    // Texts the array literals must escape: quotes, backslashes, braces, commas, the word NULL, empty.
+    const agents = ['say "hi", {ok}', 'back\\slash', 'NULL', '']
+    const checkin = (id: string, served: string, at: number, agent: string | null) => ({ id, channel: 'stable', applied: null, served, at, agent, address: '10.0.0.1' })
+    await server.app.fleetStore.writeFleet([checkin('d1', '1.0.0', base + 1000, null), checkin('d2', '1.0.0', base, 'first')], [])
+    // Another replica's batch: stale for d1, newer for d2, and two deployments it introduces.
+    await server.app.fleetStore.writeFleet([
+      checkin('d3', '1.1.0', base + 5, agents[2]!), checkin('d1', '1.1.0', base + 500, agents[0]!),
+      checkin('d2', '1.1.0', base + 2000, agents[1]!), checkin('d0', '1.1.0', base + 5, agents[3]!)
+    ], [])
+    t.match(await row(server, 'd1'), { servedVersion: '1.0.0', agent: null }, 'the stale row left the newer one alone')
+    t.equal((await row(server, 'd1'))?.lastSeenAt.getTime(), base + 1000)
+    t.match(await row(server, 'd2'), { servedVersion: '1.1.0', agent: agents[1] }, 'the newer row replaced the older one')
+    t.equal((await row(server, 'd2'))?.lastSeenAt.getTime(), base + 2000)
+    t.equal((await row(server, 'd3'))?.agent, 'NULL', 'the text NULL is not a null')
+    t.equal((await row(server, 'd0'))?.agent, '')
+  })
+
+  t.test(`${driver}: two replicas flushing the same deployments in opposite orders at once both commit`, async (t) => {
+    const { a, b } = await twoReplicas(t, driver)
+    await setUp(t, a)
+    const base = Date.now()
+    const ids = Array.from({ length: 2_000 }, (_, i) => `shared-${i}`)
+    const batch = (order: string[], at: number) => order.map((id) => ({ id, channel: 'stable', applied: null, served: '1.0.0', at, agent: null, address: '10.0.0.1' }))
+    await a.app.fleetStore.writeFleet(batch(ids, base), [])
+    // Each upsert locks its rows one by one; in opposite orders two transactions would each
+    // hold what the other waits for (a deadlock aborts one of them), unless rows are taken in
+    // one order.
+    for (let round = 1; round <= 5; round++) {
+      await Promise.all([
+        a.app.fleetStore.writeFleet(batch(ids, base + round * 10), []),
+        b.app.fleetStore.writeFleet(batch([...ids].reverse(), base + round * 10 + 5), [])
+      ])
+    }
+    const [newest] = await a.database.db.select({ count: sql<number>`count(*)::int` }).from(deployments).where(sql`${deployments.lastSeenAt} = ${new Date(base + 55).toISOString()}::timestamptz`)
+    t.equal(Number(newest?.count), ids.length, 'every row holds the newest check-in')
+  })
+
   t.test(`${driver}: closing the app writes what is pending`, async (t) => {
     const server = await buildTestServer(t, { driver, env: QUIET })
     await setUp(t, server)

@@ -137,6 +137,37 @@ t.test('a large flush is written in batches of batchSize', async (t) => {
   t.equal(new Set(writer.written.map((c) => c.id)).size, 10)
 })
 
+t.test('with batches in flight at once, a failed batch and those not started stay pending; written ones do not', async (t) => {
+  let inFlight = 0
+  let mostInFlight = 0
+  const written: string[][] = []
+  let calls = 0
+  const writer: FleetWriter = {
+    async writeFleet (checkins) {
+      const call = ++calls
+      inFlight++
+      mostInFlight = Math.max(mostInFlight, inFlight)
+      // Let the other lane start before this batch ends.
+      await new Promise((resolve) => setImmediate(resolve))
+      inFlight--
+      if (call === 2) throw new Error('database unavailable')
+      written.push(checkins.map((c) => c.id))
+    }
+  }
+  const recorder = new CheckinRecorder(writer, { maxPending: 100, batchSize: 2, concurrency: 2 })
+  for (let i = 0; i < 9; i++) recorder.record(pull(`d${i}`), '1.0.0', request())
+  await t.rejects(recorder.flush(), { message: 'database unavailable' })
+  t.equal(mostInFlight, 2, 'two batches were written at once')
+  // Lane one wrote d0-d1 and had started d4-d5 before lane two's d2-d3 failed: both
+  // committed; nothing started after the failure.
+  t.same(written, [['d0', 'd1'], ['d4', 'd5']])
+  t.equal(recorder.pendingCount, 5)
+  recorder.record(pull('d9'), '1.0.0', request())
+  written.length = 0
+  await recorder.flush()
+  t.same(written.flat(), ['d2', 'd3', 'd6', 'd7', 'd8', 'd9'], 'the unwritten ones, oldest first, then the newer pull')
+})
+
 t.test('the flusher writes on stop, and keeps going after a failure', async (t) => {
   const writer = new FakeWriter()
   const recorder = new CheckinRecorder(writer, { maxPending: 100 })
