@@ -15,7 +15,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { generateLicenseKeyPair } from '../src/license-tools.js'
-import { MAX_YAML_BODY_BYTES } from '../src/domain/body-limits.js'
+import { MAX_YAML_BODY_BYTES, MAX_YAML_BODY_TOKENS } from '../src/domain/body-limits.js'
+import { Lexer } from 'yaml'
 import { parseJsonBody, parseYamlBody } from '../src/plugins/body-parsers.js'
 import { ChartcastError } from '../src/errors.js'
 import { startBenchApp } from './lib.js'
@@ -45,11 +46,37 @@ function fill (size: number, unit: (i: number) => string, head = '', tail = ''):
  * at most (a longer one is refused from its Content-Length, shown by the last row), and the
  * "largest accepted" rows sit just under the token and value limits, so they are parsed in full.
  */
+/** Lexical tokens of a YAML text, as the server's limit counts them (src/domain/yaml.ts). */
+function yamlTokens (text: string): number {
+  let tokens = 0
+  for (const _token of new Lexer().lex(text)) tokens++
+  return tokens
+}
+
+/** The largest n for which make(n) stays within the YAML token limit (make grows with n). */
+function largestWithinTokens (make: (n: number) => string): number {
+  let low = 1
+  let high = MAX_YAML_BODY_TOKENS
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2)
+    if (yamlTokens(make(mid)) <= MAX_YAML_BODY_TOKENS) low = mid
+    else high = mid - 1
+  }
+  return low
+}
+
 export function hostileBodies (): Body[] {
   const yamlSize = MAX_YAML_BODY_BYTES
   const nest = (size: number): string => '['.repeat(Math.floor(size / 2)) + ']'.repeat(Math.floor(size / 2))
   const anchor = 'base: &base {' + Array.from({ length: 300 }, (_, i) => `k${i}: ${i}`).join(', ') + '}\n'
   const keys = (count: number): string => Array.from({ length: count }, (_, i) => `k${i}: ${i}\n`).join('')
+  const flowList = (count: number): string => '[' + '0,'.repeat(count) + '0]'
+  const comments = (count: number): string => '# comment\n'.repeat(count) + 'a: 1\n'
+  // Just under MAX_YAML_BODY_TOKENS, whatever it is set to, so they are parsed in full.
+  const keyLines = largestWithinTokens(keys)
+  const flowItems = largestWithinTokens(flowList)
+  const commentLines = largestWithinTokens(comments)
+  const fmtCount = (n: number): string => n.toLocaleString('en-US')
   return [
     { name: 'map of unique keys', type: 'yaml', text: fill(yamlSize, (i) => `k${i}: ${i}\n`) },
     { name: 'map, last key repeated', type: 'yaml', text: fill(yamlSize - 10, (i) => `k${i}: ${i}\n`, '', 'k0: again\n') },
@@ -62,9 +89,9 @@ export function hostileBodies (): Body[] {
     { name: 'one double-quoted string', type: 'yaml', text: fill(yamlSize, () => 'x', 'a: "', '"\n') },
     { name: 'escapes in a quoted string', type: 'yaml', text: fill(yamlSize, () => '\\t', 'a: "', '"\n') },
     { name: 'multi-line quoted string', type: 'yaml', text: fill(yamlSize, () => 'x\n', 'a: "', '"\n') },
-    { name: 'largest accepted: 2,850 keys', type: 'yaml', text: keys(2_850) },
-    { name: 'largest accepted: flow list', type: 'yaml', text: '[' + '0,'.repeat(6_600) + '0]' },
-    { name: 'largest accepted: comments', type: 'yaml', text: '# comment\n'.repeat(9_990) + 'a: 1\n' },
+    { name: `largest accepted: ${fmtCount(keyLines)} keys`, type: 'yaml', text: keys(keyLines) },
+    { name: `largest accepted: flow list of ${fmtCount(flowItems + 1)}`, type: 'yaml', text: flowList(flowItems) },
+    { name: `largest accepted: ${fmtCount(commentLines)} comments`, type: 'yaml', text: comments(commentLines) },
     { name: '1 MiB (over the YAML limit)', type: 'yaml', text: fill(MIB, (i) => `k${i}: ${i}\n`) },
     { name: 'list of zeros', type: 'json', text: fill(MIB, () => '0,', '[', '0]') },
     { name: 'object of unique keys', type: 'json', text: fill(MIB, (i) => `"k${i}":0,`, '{', '"end":0}') },

@@ -25,6 +25,7 @@ import openapiPlugin from './plugins/openapi.js'
 import problemsPlugin, { sendProblem } from './plugins/problems.js'
 import specStatePlugin from './plugins/spec-state.js'
 import unmatchedRoutesPlugin from './plugins/unmatched-routes.js'
+import { lazyRequestLogger } from './plugins/request-logger.js'
 import auditRoutes from './routes/audit.js'
 import channelsRoutes from './routes/channels.js'
 import eventsRoutes from './routes/events.js'
@@ -141,6 +142,8 @@ export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
     },
     // One line per request at info would cost more than the spec pull itself; see the onResponse log below.
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's child logger (with its reqId) is made only when the request logs something.
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     return503OnClosing: true,

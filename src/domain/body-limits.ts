@@ -23,9 +23,12 @@ export const MAX_BODY_NODES = 20_000
  * Lexical tokens (scalars, indicators, indentation, line breaks, comments) in one YAML body,
  * counted before the document is built: the YAML library costs a few microseconds per token,
  * so a dense body would otherwise block the event loop for seconds. A `key: value` line is
- * about 7 tokens, so this is some 2,800 lines; larger bodies can be sent as JSON.
+ * about 7 tokens, so this is some 2,280 lines (a comment line 2, an item of a flow list 3);
+ * larger bodies can be sent as JSON. The costliest body under it, a flow list of some 5,300
+ * items, parses in about 80 ms of CPU here; at 20,000 tokens it took 95-106 ms, over the
+ * 100 ms a body may cost (bench/README.md, hostile bodies).
  */
-export const MAX_YAML_BODY_TOKENS = 20_000
+export const MAX_YAML_BODY_TOKENS = 16_000
 
 /**
  * YAML bodies are hand-written values; the YAML library resolves a double-quoted scalar one

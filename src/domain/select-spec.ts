@@ -70,11 +70,38 @@ export function eligibleVersions (channel: ChannelVersions, deployment: Deployme
 /** Rollouts per channel beyond which eligible lists are built per pull instead of remembered. */
 const MAX_MASKED_ROLLOUTS = 30
 
+/** A channel state's rollouts in `active` order, each with its bit, and the eligible lists by mask. */
+interface MaskedRollouts {
+  readonly entries: ReadonlyArray<{ readonly version: string, readonly rollout: RolloutState, readonly bit: number }>
+  /** Every bit: the mask of a deployment every rollout admits. */
+  readonly all: number
+  readonly lists: Map<number, readonly string[]>
+}
+
 /**
- * Eligible lists per channel state, by the bit mask of the rollouts that admit the deployment.
- * The channel state object is replaced when the channel changes, so the entries go with it.
+ * Per channel state, built on its first pull with rollouts. The channel state object is
+ * replaced (never changed) when the channel changes, so the entries go with it.
  */
-const listsByState = new WeakMap<ChannelVersions, Map<number, readonly string[]>>()
+const maskedByState = new WeakMap<ChannelVersions, MaskedRollouts>()
+
+function maskedRolloutsOf (channel: ChannelVersions, rollouts: ReadonlyMap<string, RolloutState>): MaskedRollouts {
+  let masked = maskedByState.get(channel)
+  if (masked === undefined) {
+    const entries: Array<MaskedRollouts['entries'][number]> = []
+    let bit = 1
+    let all = 0
+    for (const version of channel.active) {
+      const rollout = rollouts.get(version)
+      if (rollout === undefined) continue
+      entries.push({ version, rollout, bit })
+      all |= bit
+      bit <<= 1
+    }
+    masked = { entries, all, lists: new Map() }
+    maskedByState.set(channel, masked)
+  }
+  return masked
+}
 
 /**
  * The releases eligible for this deployment now, highest first, as `eligibleVersions`, but
@@ -87,30 +114,21 @@ export function eligibleReleases (channel: ChannelVersions, deployment: Deployme
   const rollouts = channel.rollouts
   if (rollouts === undefined || rollouts.size === 0) return channel.active
   if (rollouts.size > MAX_MASKED_ROLLOUTS) return eligibleVersions(channel, deployment, now)
+  const masked = maskedRolloutsOf(channel, rollouts)
   const applied = effectiveApplied(deployment)
   let mask = 0
-  let bit = 1
-  let all = 0
   let cohort = -1
-  for (const version of channel.active) {
-    const rollout = rollouts.get(version)
-    if (rollout === undefined) continue
-    all |= bit
+  // Only the rollouts are visited, not every active version: a channel holds hundreds of releases.
+  for (const { version, rollout, bit } of masked.entries) {
     if (version === applied) {
       mask |= bit
     } else {
       if (cohort < 0) cohort = cohortOf(deployment.license, channel.name)
       if (rolloutAdmits(rollout, cohort, now)) mask |= bit
     }
-    bit <<= 1
   }
-  if (mask === all) return channel.active
-  let lists = listsByState.get(channel)
-  if (lists === undefined) {
-    lists = new Map()
-    listsByState.set(channel, lists)
-  }
-  let list = lists.get(mask)
+  if (mask === masked.all) return channel.active
+  let list = masked.lists.get(mask)
   if (list === undefined) {
     const built: string[] = []
     let at = 1
@@ -123,7 +141,7 @@ export function eligibleReleases (channel: ChannelVersions, deployment: Deployme
       at <<= 1
     }
     list = built
-    lists.set(mask, list)
+    masked.lists.set(mask, list)
   }
   return list
 }

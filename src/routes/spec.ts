@@ -25,6 +25,7 @@ import { described, licensedRoute } from './common.js'
 import reportRoutes from './reports.js'
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/=-]+)\s*$/i
+const BEARER_PREFIX = 'Bearer '
 const BASIC_CHALLENGE = 'Basic realm="chartcast", charset="UTF-8"'
 /** A spec answer depends on the license and on the release the deployment says it runs. */
 const SPEC_VARY = 'Authorization, Chartcast-Applied'
@@ -55,11 +56,57 @@ export function basicLicense (header: string): string {
   return token
 }
 
+/** Distinct `Chartcast-Applied` texts remembered as valid: client-sent, so bounded. */
+const MAX_KNOWN_APPLIED = 10_000
+/**
+ * Versions already found strict semver. A fleet sends a few distinct versions, and checking one
+ * (semver's parse) cost more than the rest of a pull's selection; only valid texts are kept,
+ * so a refusal is decided as before.
+ */
+const knownApplied = new Set<string>()
+
+/** Basic headers remembered, at most (about 0.7 kB each). */
+const MAX_BASIC_HEADERS = 20_000
+/** The tail of a Basic header that keys it: base64 of the token's last bytes, its signature. */
+const BASIC_KEY_LENGTH = 64
+
+/**
+ * W&B operators send the same Basic header on every pull, and decoding it (a strict pattern
+ * over ~700 characters, then base64) cost more than the rest of the license check. Headers
+ * whose token was verified are remembered, keyed by their tail as the verifier keys tokens by
+ * their signature; a hit must be the whole header, and the token is still checked (time,
+ * revocation, entitlement) on every pull. Oldest forgotten first; a forgotten header is
+ * decoded again.
+ */
+class BasicTokens {
+  private readonly byTail = new Map<string, { header: string, token: string }>()
+
+  get (header: string): string | undefined {
+    const entry = this.byTail.get(header.slice(-BASIC_KEY_LENGTH))
+    return entry !== undefined && entry.header === header ? entry.token : undefined
+  }
+
+  /** `token` is what basicLicense decoded from `header`, a verified license. */
+  remember (header: string, token: string): void {
+    const tail = header.slice(-BASIC_KEY_LENGTH)
+    if (this.byTail.has(tail)) return
+    if (this.byTail.size >= MAX_BASIC_HEADERS) {
+      const oldest = this.byTail.keys().next().value
+      if (oldest !== undefined) this.byTail.delete(oldest)
+    }
+    this.byTail.set(tail, { header, token })
+  }
+}
+
 /** `Chartcast-Applied: <version>`: the release the deployment runs now; null when absent. */
 export function appliedVersion (header: string | undefined): string | null {
   if (header === undefined) return null
+  if (knownApplied.has(header)) return header
   try {
-    return checkVersion(header)
+    const version = checkVersion(header)
+    if (knownApplied.size >= MAX_KNOWN_APPLIED) knownApplied.clear()
+    knownApplied.add(version)
+    return version
   } catch {
     // The value is not echoed: it is the client's text, of any length.
     throw new ChartcastError('VALIDATION_FAILED', 'the Chartcast-Applied header must be the strict semantic version of the release applied now (e.g. 1.4.0), or absent')
@@ -95,6 +142,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
   const limiter = opts.specRateLimit === null ? null : new SpecRateLimiter(opts.specRateLimit)
   const guard = opts.invalidLicenseLimit === null ? null : new InvalidLicenseGuard(opts.invalidLicenseLimit)
   const { anonymousChannel } = opts
+  const basicTokens = new BasicTokens()
 
   /** A token not verified yet costs a signature check: guarded per address against made-up tokens. */
   async function verifyNew (request: PullRequest, verify: () => Promise<LicenseClaims>): Promise<LicenseClaims> {
@@ -107,7 +155,8 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     }
   }
 
-  const durationLabels = { spec: { endpoint: 'spec' }, operator: { endpoint: 'operator' } } as const
+  /** Each endpoint's histogram, bound once: observing is a bucket search and three additions. */
+  const durations = { spec: metrics.pullDuration.forEndpoint('spec'), operator: metrics.pullDuration.forEndpoint('operator') } as const
 
   /**
    * Counts a pull and observes its duration up to the answer (not the socket write). Done here
@@ -116,7 +165,7 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
    */
   function record (reply: FastifyReply, endpoint: 'spec' | 'operator', channel: string, outcome: string): void {
     metrics.pulls.add(endpoint, channel, outcome)
-    metrics.pullDuration.observe(durationLabels[endpoint], reply.elapsedTime / 1000)
+    durations[endpoint].observe(reply.elapsedTime / 1000)
   }
 
   /** Counts a refusal and returns the error to throw. */
@@ -188,7 +237,15 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
     refusalChannel: (request) => request.params.name,
     authorize (request) {
       const channel = request.params.name
-      const token = bearerLicense(request.headers.authorization)
+      const header = request.headers.authorization
+      // What pollers send: exactly "Bearer <token>". A token verified before is canonical
+      // base64url, which the strict parse below would return unchanged, so it is looked up as
+      // is; anything else (unknown, refused, other spacing) takes the strict parse.
+      if (header !== undefined && header.startsWith(BEARER_PREFIX)) {
+        const verified = licenses.authorizeVerified(header.slice(BEARER_PREFIX.length), channel)
+        if (verified !== null) return specDeployment(request, verified)
+      }
+      const token = bearerLicense(header)
       // Time, revocation and entitlement are checked on every call, cached signature or not.
       const claims = licenses.authorizeCached(token, channel)
       if (claims === null) return verifyNew(request, async () => await licenses.authorize(token, channel)).then((verified) => specDeployment(request, verified))
@@ -239,9 +296,15 @@ const specRoutes: FastifyPluginAsyncTypebox<{ specRateLimit: RatePolicy | null, 
         if (anonymousChannel === null) throw new ChartcastError('LICENSE_MISSING', 'send Basic auth with user "license" and the license as password')
         return { id: null, license: null, channel: anonymousChannel, applied: null, lastServed: null, pinned }
       }
+      const known = basicTokens.get(header)
+      if (known !== undefined) {
+        const verified = licenses.authenticateVerified(known)
+        if (verified !== null) return operatorDeployment(verified, pinned)
+      }
       const token = basicLicense(header)
       const claims = licenses.authenticateCached(token)
       if (claims === null) return verifyNew(request, async () => await licenses.authenticate(token)).then((verified) => operatorDeployment(verified, pinned))
+      basicTokens.remember(header, token)
       return operatorDeployment(claims, pinned)
     },
     refusal: basicChallenge,

@@ -49,6 +49,25 @@ export class LicenseRegistry {
     return claims
   }
 
+  /**
+   * authorizeCached for a token whose signature was verified before (the same per-request
+   * checks), else null without looking for a cached refusal: for a fast path that falls back
+   * to the strict one.
+   */
+  authorizeVerified (token: string, channel: string): LicenseClaims | null {
+    const claims = this.verifier.verifiedClaims(token)
+    if (claims === undefined) return null
+    this.checkValidity(claims)
+    checkEntitlement(claims, channel)
+    return claims
+  }
+
+  /** authenticateCached for a token verified before, else null (see authorizeVerified). */
+  authenticateVerified (token: string): LicenseClaims | null {
+    const claims = this.verifier.verifiedClaims(token)
+    return claims === undefined ? null : this.checkValidity(claims)
+  }
+
   /** authenticate without a promise for an already verified token; null when it is not verified yet. */
   authenticateCached (token: string): LicenseClaims | null {
     const claims = this.verifier.cached(token)

@@ -148,6 +148,14 @@ export class LicenseVerifier {
     return undefined
   }
 
+  /**
+   * The claims of a token already verified, else undefined; unlike `cached`, a refused or unknown
+   * token is not looked up further (the caller then parses its header strictly and asks again).
+   */
+  verifiedClaims (token: string): LicenseClaims | undefined {
+    return this.cachedClaims(token)
+  }
+
   /** Signature and shape. Permanent failures are cached too, so a bad token costs one verification. */
   async verify (token: string): Promise<LicenseClaims> {
     const claims = this.cachedClaims(token)

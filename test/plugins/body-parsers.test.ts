@@ -51,6 +51,10 @@ t.test('YAML with more tokens than the limit is refused before the document is b
   t.equal(codeOf(() => parseYamlBody('#\n'.repeat(MAX_YAML_BODY_TOKENS))), 'BODY_TOO_COMPLEX', 'comments count')
   t.equal(codeOf(() => parseYamlBody('[' + '0,'.repeat(MAX_YAML_BODY_TOKENS) + '0]')), 'BODY_TOO_COMPLEX')
   t.equal(codeOf(() => parseYamlBody(Array.from({ length: 2000 }, (_, i) => `k${i}: ${i}\n`).join(''))), 'parsed', '2,000 key: value lines are fine')
+  // The lexer gives a flow list of n items 3n + 2 tokens: the largest accepted is parsed in full.
+  const items = Math.floor((MAX_YAML_BODY_TOKENS - 2) / 3)
+  t.equal(codeOf(() => parseYamlBody('[' + '0,'.repeat(items - 1) + '0]')), 'parsed', 'a flow list at the limit is parsed')
+  t.equal(codeOf(() => parseYamlBody('[' + '0,'.repeat(items) + '0]')), 'BODY_TOO_COMPLEX', 'one item more is refused')
 })
 
 t.test('YAML with more values than the limit is refused, aliases counting as what they copy', async (t) => {

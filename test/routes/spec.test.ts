@@ -196,6 +196,23 @@ for (const driver of testDrivers()) {
       assertProblem(t, await s.app.inject({ url: '/channels/stable/spec', headers: { authorization: 'Token abc' } }), 401, 'LICENSE_INVALID')
     })
 
+    t.test('every Authorization spelling the strict parse accepts is served, before and after the license is verified', async (t) => {
+      const s = await seeded(t, { driver })
+      const get = async (authorization: string) => await s.app.inject({ url: '/channels/stable/spec', headers: { authorization } })
+      const first = await s.license({ channels: ['stable'], jti: 'spelled-first' })
+      // Verified first through an unusual spelling, then through the exact one pollers send.
+      t.equal((await get(`bearer   ${first}  `)).statusCode, 200)
+      t.equal((await get(`Bearer ${first}`)).statusCode, 200)
+      const license = await s.license({ channels: ['stable'] })
+      t.equal((await get(`Bearer ${license}`)).statusCode, 200)
+      for (const spelling of [`bearer ${license}`, `BEARER ${license}`, `Bearer  ${license}`, `Bearer ${license} `, `Bearer ${license}\t`]) {
+        t.equal((await get(spelling)).statusCode, 200, JSON.stringify(spelling.slice(0, 8) + '...' + spelling.slice(-2)))
+      }
+      // The exact prefix with a verified token and something after it is not that token.
+      assertProblem(t, await get(`Bearer ${license}x`), 401, 'LICENSE_INVALID')
+      assertProblem(t, await get(`Bearer ${license} x`), 401, 'LICENSE_INVALID')
+    })
+
     t.test('a license signed by another vendor key is 401 LICENSE_INVALID', async (t) => {
       const s = await seeded(t, { driver })
       const other = await generateLicenseKeyPair('ES256')
