@@ -1,12 +1,12 @@
 /** The request logger is made on first use: a request that logs nothing builds no pino child. */
 import t from 'tap'
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import { Writable } from 'node:stream'
 import { lazyRequestLogger } from '../../src/plugins/request-logger.js'
 
 function server (lines: string[]) {
   const stream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
-  const app = Fastify({ logger: { level: 'info', stream }, disableRequestLogging: true, childLoggerFactory: lazyRequestLogger })
+  const app = Fastify({ logger: { level: 'info', stream }, logController: new LogController({ disableRequestLogging: true }), childLoggerFactory: lazyRequestLogger })
   let children = 0
   const child = app.log.child
   // pino children inherit from their parent: `this` keeps a child's child a child of it.
