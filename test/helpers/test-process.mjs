@@ -3,6 +3,7 @@
  * preloads and before tsx). (JavaScript, not TypeScript: it runs before tsx is registered.)
  */
 import { createRequire } from 'node:module'
+import process from 'node:process'
 import './bundled-typebox.mjs'
 
 // tap loads its process-info recorder into each test process, and it puts itself into every
