@@ -19,7 +19,6 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { URL, fileURLToPath, pathToFileURL } from 'node:url'
 
-const require = createRequire(import.meta.url)
 const root = path.dirname(fileURLToPath(new URL('../../package.json', import.meta.url)))
 // Real path: Node resolves through symbolic links (node_modules may be one) before hooks see a URL.
 const packageDir = realpathSync(path.join(root, 'node_modules', 'typebox'))
@@ -33,7 +32,8 @@ const entries = Object.entries(manifest.exports)
     name: subpath === '.' ? 'index' : subpath.slice(2).replaceAll('/', '-')
   }))
 
-const esbuild = require('esbuild')
+// esbuild as tsx (a dev dependency) depends on it: the one tsx already uses to compile the tests.
+const esbuild = createRequire(import.meta.resolve('tsx'))('esbuild')
 const key = createHash('sha256').update(manifest.version).update(esbuild.version).update(JSON.stringify(entries.map((e) => e.name))).digest('hex').slice(0, 16)
 const bundleDir = path.join(tmpdir(), `chartcast-test-typebox-${key}`)
 
