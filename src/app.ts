@@ -122,6 +122,10 @@ export function fastifyOptions (config: Config): FastifyHttpOptions<Server> {
     // Idle keep-alive connections close at once on close(); stalled ones are closed by
     // src/plugins/connection-limits.ts, requests being handled are let finish.
     forceCloseConnections: 'idle',
+    // The database plugin creates, migrates and syncs an embedded database on a first start:
+    // `chartcast migrate` on a new DATA_DIR took 18-34 s on a busy 2-core machine, past fastify's 10-s default,
+    // which then stops the start with "Plugin did not start in time".
+    pluginTimeout: 120_000,
     logger: {
       level: config.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'token', 'license'], censor: '[redacted]' }

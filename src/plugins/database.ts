@@ -19,10 +19,6 @@ export interface DatabasePluginOptions {
 }
 
 export default fp<DatabasePluginOptions>(async (fastify, opts) => {
-  // Parse every file first (a broken file throws, naming file and line), then write all in one
-  // transaction. Parsed before the database opens, so a broken file stops start-up without
-  // creating, locking or migrating a database (which for PGlite costs seconds).
-  const definitions = readStartupChannelDir(opts.config.channelsDir, opts.config.channelsDirExplicit)
   const owned = opts.database === undefined
   const database = opts.database ?? await openDatabase({
     databaseUrl: opts.config.databaseUrl,
@@ -36,6 +32,8 @@ export default fp<DatabasePluginOptions>(async (fastify, opts) => {
   fastify.decorate('database', database)
   fastify.decorate('store', store)
 
+  // Parse every file first (a broken file throws, naming file and line), then write all in one transaction.
+  const definitions = readStartupChannelDir(opts.config.channelsDir, opts.config.channelsDirExplicit)
   if (definitions === null) {
     fastify.log.warn({ dir: opts.config.channelsDir }, 'the default channels directory does not exist; channels come from the API only (set CHANNELS_DIR to sync channel files)')
   } else {
