@@ -172,6 +172,8 @@ t.test('the dashboard in Chromium', async (t) => {
     await page.getByLabel('Search by version').fill('1.1')
     await page.getByRole('button', { name: 'Search' }).click()
     await page.getByRole('heading', { level: 2, name: '1.0.0' }).waitFor({ state: 'detached' })
+    // The list is re-rendered: 1.0.0 can be gone before the search's answer is drawn.
+    await page.getByRole('heading', { level: 2, name: '1.1.0' }).first().waitFor()
     t.equal(await page.getByRole('heading', { level: 2, name: '1.1.0' }).count(), 1)
     await page.getByText('Values of 1.1.0 (YAML)').click()
     t.match(await page.locator('pre.yaml').innerText(), /image:\n\s+tag: 1\.1\.0\nreplicas: 3/)
