@@ -157,6 +157,8 @@ t.test('the dashboard in Chromium', async (t) => {
     await axe(t, 'confirm-withdraw')
     await dialog.getByRole('button', { name: 'Withdraw 1.1.0' }).click()
     await dialog.waitFor({ state: 'detached' })
+    // The dialog closes before the channel is drawn again from the withdrawal's answer.
+    await page.getByRole('button', { name: 'Withdraw 1.1.0' }).waitFor({ state: 'detached' })
     t.equal(await page.getByRole('button', { name: 'Withdraw 1.1.0' }).count(), 0, '1.1.0 has left the channel')
     await page.getByRole('cell', { name: 'breaks the database migration' }).waitFor()
     const detail = (await s.app.inject({ url: '/channels/stable', headers: { authorization: `Bearer ${s.tokens.reader}` } })).json()
@@ -196,6 +198,8 @@ t.test('the dashboard in Chromium', async (t) => {
     await page.getByLabel('Status', { exact: true }).selectOption('failed')
     await page.getByRole('button', { name: 'Filter' }).click()
     await page.getByRole('rowheader', { name: 'cluster-6' }).waitFor({ state: 'detached' })
+    // The table is drawn again from the filtered answer after the old rows go.
+    await page.getByRole('rowheader').first().waitFor()
     t.equal(await page.getByRole('rowheader').count(), 5, 'the five that reported a failure')
     await page.getByRole('button', { name: 'Reports of cluster-1' }).click()
     await page.getByRole('table', { name: 'Latest reports of cluster-1' }).getByText('helm: timed out waiting for the condition').waitFor()
