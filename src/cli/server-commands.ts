@@ -9,8 +9,11 @@ export function registerServerCommands (program: Command): void {
   program.command('serve')
     .description('Run the deploy server. Configured by environment variables (PORT, DATABASE_URL, DATA_DIR, CHANNELS_DIR, LICENSE_PUBLIC_KEYS, AUTH_SECRET, ...; see the README).')
     .action(async () => {
+      // The configuration is checked before the server's modules load: a mistake in it is
+      // reported at once, without the seconds of CPU that importing the app takes.
+      const config = loadConfig()
       const { startServer } = await import('../server.js')
-      await startServer(loadConfig())
+      await startServer(config)
     })
 
   program.command('migrate')

@@ -22,7 +22,11 @@ export interface CliResult { code: number | null, stdout: string, stderr: string
  */
 export const TEST_CHILD_NODE_FLAGS = ['--liftoff-only']
 
-export async function runCli (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, cwd = ROOT): Promise<CliResult> {
+/**
+ * `timeoutMs` only ends a command that hangs: a `serve` or `sync` that creates a PGlite database
+ * on a new DATA_DIR took over 60 s on a loaded 2-core machine, and was then killed mid-start.
+ */
+export async function runCli (args: string[], env: Record<string, string> = {}, timeoutMs = 180_000, cwd = ROOT): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...TEST_CHILD_NODE_FLAGS, CLI_ENTRY, ...args], {
       cwd,

@@ -157,6 +157,8 @@ t.test('the dashboard in Chromium', async (t) => {
     await axe(t, 'confirm-withdraw')
     await dialog.getByRole('button', { name: 'Withdraw 1.1.0' }).click()
     await dialog.waitFor({ state: 'detached' })
+    // The dialog closes before the channel is drawn again from the withdrawal's answer.
+    await page.getByRole('button', { name: 'Withdraw 1.1.0' }).waitFor({ state: 'detached' })
     t.equal(await page.getByRole('button', { name: 'Withdraw 1.1.0' }).count(), 0, '1.1.0 has left the channel')
     await page.getByRole('cell', { name: 'breaks the database migration' }).waitFor()
     const detail = (await s.app.inject({ url: '/channels/stable', headers: { authorization: `Bearer ${s.tokens.reader}` } })).json()
@@ -172,6 +174,8 @@ t.test('the dashboard in Chromium', async (t) => {
     await page.getByLabel('Search by version').fill('1.1')
     await page.getByRole('button', { name: 'Search' }).click()
     await page.getByRole('heading', { level: 2, name: '1.0.0' }).waitFor({ state: 'detached' })
+    // The list is re-rendered: 1.0.0 can be gone before the search's answer is drawn.
+    await page.getByRole('heading', { level: 2, name: '1.1.0' }).first().waitFor()
     t.equal(await page.getByRole('heading', { level: 2, name: '1.1.0' }).count(), 1)
     await page.getByText('Values of 1.1.0 (YAML)').click()
     t.match(await page.locator('pre.yaml').innerText(), /image:\n\s+tag: 1\.1\.0\nreplicas: 3/)
@@ -194,6 +198,8 @@ t.test('the dashboard in Chromium', async (t) => {
     await page.getByLabel('Status', { exact: true }).selectOption('failed')
     await page.getByRole('button', { name: 'Filter' }).click()
     await page.getByRole('rowheader', { name: 'cluster-6' }).waitFor({ state: 'detached' })
+    // The table is drawn again from the filtered answer after the old rows go.
+    await page.getByRole('rowheader').first().waitFor()
     t.equal(await page.getByRole('rowheader').count(), 5, 'the five that reported a failure')
     await page.getByRole('button', { name: 'Reports of cluster-1' }).click()
     await page.getByRole('table', { name: 'Latest reports of cluster-1' }).getByText('helm: timed out waiting for the condition').waitFor()
