@@ -122,6 +122,19 @@ t.test('the dashboard in Chromium', async (t) => {
     await axe(t, 'channel-paused')
   })
 
+  t.test('while the channel is frozen, its paused rollout offers no Resume or Complete', async (t) => {
+    const freeze = await s.app.inject({ method: 'POST', url: '/channels/stable/freeze', headers: { authorization: `Bearer ${s.tokens.publisher}` }, payload: { reason: 'incident review' } })
+    t.equal(freeze.statusCode, 201)
+    await page.reload()
+    await page.getByText('Resume and complete wait for the channel to be unfrozen.').waitFor()
+    t.equal(await page.getByRole('button', { name: 'Resume 1.1.0' }).count(), 0)
+    t.equal(await page.getByRole('button', { name: 'Complete 1.1.0' }).count(), 0)
+    const unfreeze = await s.app.inject({ method: 'DELETE', url: '/channels/stable/freeze', headers: { authorization: `Bearer ${s.tokens.publisher}` } })
+    t.equal(unfreeze.statusCode, 204)
+    await page.reload()
+    await page.getByRole('button', { name: 'Resume 1.1.0' }).waitFor()
+  })
+
   t.test('resume, then complete after confirming', async (t) => {
     await page.getByRole('button', { name: 'Resume 1.1.0' }).click()
     await page.getByRole('button', { name: 'Pause 1.1.0' }).waitFor()
