@@ -191,6 +191,7 @@ async function chartcast (fastify: FastifyInstance, opts: AppOptions): Promise<v
   await fastify.register(fleetPlugin, {
     flushIntervalMs: opts.config.checkinFlushIntervalMs,
     maxPending: opts.config.checkinMaxPending,
+    flushConcurrency: opts.config.checkinFlushConcurrency,
     reportRetentionSeconds: opts.config.reportRetentionSeconds,
     ...(opts.now !== undefined && { now: opts.now }),
     ...(opts.recordCheckins === false && { recordCheckins: false })

@@ -63,6 +63,8 @@ export interface Config {
   checkinFlushIntervalMs: number
   /** Deployments (and reports) held unwritten at most, e.g. while the database is down. */
   checkinMaxPending: number
+  /** Check-in batches written at once on PostgreSQL (CHECKIN_FLUSH_CONCURRENCY); PGlite writes one at a time. */
+  checkinFlushConcurrency: number
   /** Apply reports older than this are pruned (seconds). */
   reportRetentionSeconds: number
   /** SPEC_SIGNING_KEYS: online Ed25519 private keys (PEM files); the first signs spec answers. */
@@ -280,6 +282,7 @@ export function loadConfig (env: Env = process.env): Config {
     listenHeartbeatMs,
     checkinFlushIntervalMs,
     checkinMaxPending: integer(env, 'CHECKIN_MAX_PENDING', 1_000_000, 1, 100_000_000),
+    checkinFlushConcurrency: integer(env, 'CHECKIN_FLUSH_CONCURRENCY', 1, 1, 8),
     reportRetentionSeconds: retentionMs / 1000,
     publicOrigin: origin,
     sessionSecret,
