@@ -198,10 +198,17 @@ export async function lockDataDir (dataDir: string, options: LockDataDirOptions)
   })
   const started = Date.now()
   let announced = false
+  // A record left by kill -9: named when its lock is taken over, whether the lock was already
+  // stale (taken at once) or we waited for it.
+  const before = readHolder(holderPath)
+  const deadBefore = before !== null && before.pid !== process.pid && holderIsGone(before, lockPath) ? before : null
   try {
     for (;;) {
       const reply = await heartbeat.ask('acquire')
-      if (reply.type === 'locked') break
+      if (reply.type === 'locked') {
+        if (deadBefore !== null && !announced) options.onNotice?.(`DATA_DIR ${root} was locked by process ${deadBefore.pid}, which is no longer running; its stale lock was taken over`)
+        break
+      }
       if (reply.type !== 'failed' || reply.code !== 'ELOCKED') throw new Error(`cannot lock DATA_DIR ${root}: ${reply.type === 'failed' ? reply.message : reply.type}`)
       const holder = readHolder(holderPath)
       // No record: the holder is between taking the lock and writing it, or between removing it

@@ -55,7 +55,7 @@ t.test('one embedded DATA_DIR, one process: refusals name the holder, kill -9 le
 
   const restarted = await spawnServer(env, READY_TIMEOUT_MS, 'dist')
   servers.push(restarted)
-  t.match(restarted.output(), new RegExp(`locked by process ${pid}, which is no longer running`), 'the restart waited for the dead holder\'s lock, then took it over')
+  t.match(restarted.output(), new RegExp(`locked by process ${pid}, which is no longer running`), 'the restart took the dead holder\'s lock over (at once or once stale, as load decides) and says so')
   const release = await fetch(`${restarted.url}/releases/1.0.0`, { headers: { authorization: `Bearer ${publisher}` } })
   t.equal(release.status, 200, 'the write the killed server acknowledged is there')
 

@@ -55,8 +55,11 @@ t.test('a stale lock left by a process that is gone is taken over', async (t) =>
   writeFileSync(path.join(dir, HOLDER_NAME), JSON.stringify({ pid, hostname: hostname(), since: '2026-01-01T00:00:00.000Z' }))
   const past = new Date(Date.now() - LOCK_STALE_MS - 5_000)
   utimesSync(path.join(dir, LOCK_NAME), past, past)
-  const lock = await lockDataDir(dir, { onLost: neverLost })
+  const notices: string[] = []
+  const lock = await lockDataDir(dir, { onLost: neverLost, onNotice: (message) => { notices.push(message) } })
   t.equal(JSON.parse(readFileSync(path.join(dir, HOLDER_NAME), 'utf8')).pid, process.pid, 'the record now names us')
+  t.equal(notices.length, 1, 'the takeover of an already stale lock is told, once')
+  t.match(notices[0], new RegExp(`was locked by process ${pid}, which is no longer running; its stale lock was taken over`), 'naming the dead holder')
   await lock.release()
 })
 

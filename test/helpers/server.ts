@@ -76,16 +76,36 @@ async function postgresBaseUrl (): Promise<string> {
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-/** Empties a test database between tests (the one place that knows how). */
+/** Runs statements without parameters in one round trip (the simple query protocol both drivers have). */
+async function runScript (database: Database, script: string): Promise<void> {
+  const client = (database.db as unknown as { $client: { exec?: (text: string) => Promise<unknown>, query: (text: string) => Promise<unknown> } }).$client
+  if (database.driver === 'pglite' && client.exec !== undefined) await client.exec(script)
+  else await client.query(script)
+}
+
+let emptyingScript: Promise<string> | null = null
+
+/**
+ * Empties a test database between tests (the one place that knows how): every table of the
+ * app's schema, with its sequences back at their start, and the audit chain head back at the
+ * genesis value. DELETE, not TRUNCATE: on these near-empty tables TRUNCATE makes new files for
+ * every table and index, about 170 ms a test on PostgreSQL and 40 ms on PGlite, against a few
+ * ms. The append-only tables refuse DELETE through row triggers (and TRUNCATE through statement
+ * triggers); replica mode (we are superuser) skips them, the way only a test may, and SET LOCAL
+ * keeps it to the one transaction the script runs in.
+ */
 async function emptyDatabase (database: Database): Promise<void> {
-  // The append-only tables refuse TRUNCATE through triggers; replica mode (we are superuser)
-  // skips them, the way only a test may. SET LOCAL keeps it to this transaction, so on a pool
-  // it runs on the same connection as the TRUNCATE. The chain head goes back to the genesis value.
-  await database.db.transaction(async (tx) => {
-    await tx.execute(sql`SET LOCAL session_replication_role = replica`)
-    await tx.execute(sql`TRUNCATE audit_log, channel_events, channel_releases, channels, releases, revocations, revocation_lifts, token_revocations, session_revocations, deployments, reports, rollouts, channel_freezes RESTART IDENTITY CASCADE`)
-    await tx.execute(sql`UPDATE audit_chain_head SET last_id = 0, last_hash = ${GENESIS_HASH}, last_at = to_timestamp(0)`)
-  })
+  // Listed once per process (both drivers run the same migrations): a table a later migration adds is emptied too.
+  emptyingScript ??= database.db.execute(sql`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'audit_chain_head' ORDER BY tablename`)
+    .then((result) => [
+      'BEGIN',
+      'SET LOCAL session_replication_role = replica',
+      ...(result as { rows: Array<{ tablename: string }> }).rows.map(({ tablename }) => `DELETE FROM "${tablename}"`),
+      'SELECT setval(format(\'%I\', sequencename)::regclass, start_value, false) FROM pg_sequences WHERE schemaname = current_schema()',
+      `UPDATE audit_chain_head SET last_id = 0, last_hash = '${GENESIS_HASH}', last_at = to_timestamp(0)`,
+      'COMMIT'
+    ].join(';\n'))
+  await runScript(database, await emptyingScript)
 }
 
 /**
