@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module'
 import process from 'node:process'
-import './bundled-typebox.mjs'
+import './bundled-packages.mjs'
 
 // tap loads its process-info recorder into each test process, and it puts itself into every
 // process the test starts, even one given an environment of its own: through NODE_OPTIONS and
