@@ -159,34 +159,29 @@ async function freshSharedPglite (): Promise<Database> {
   return database
 }
 
-let fileDatabase: Promise<ThrowawayDatabase> | null = null
+let fileDatabase: Promise<{ throwaway: ThrowawayDatabase, emptier: Database }> | null = null
 
 /**
  * CREATE DATABASE plus migrations take most of a second, so a test process (one test file)
  * creates and migrates one PostgreSQL database, dropped when the file's tests end, and each
  * test server opens its own connections to it after emptying it (tests in a file run one
- * after another).
+ * after another). The emptying goes through one connection kept for the file, not a new one per
+ * test: each new connection is a new PostgreSQL backend process.
  */
 async function freshFilePostgres (): Promise<string> {
   fileDatabase ??= (async () => {
     const throwaway = await createThrowawayDatabase()
-    tap.teardown(async () => { await throwaway.drop() })
-    const database = await openDatabase({ databaseUrl: throwaway.url, dataDir: '/nonexistent' })
-    try {
-      await database.migrate()
-    } finally {
-      await database.close()
-    }
-    return throwaway
+    const emptier = await openDatabase({ databaseUrl: throwaway.url, dataDir: '/nonexistent' })
+    tap.teardown(async () => {
+      await emptier.close()
+      await throwaway.drop()
+    })
+    await emptier.migrate()
+    return { throwaway, emptier }
   })()
-  const { url } = await fileDatabase
-  const database = await openDatabase({ databaseUrl: url, dataDir: '/nonexistent' })
-  try {
-    await emptyDatabase(database)
-  } finally {
-    await database.close()
-  }
-  return url
+  const { throwaway, emptier } = await fileDatabase
+  await emptyDatabase(emptier)
+  return throwaway.url
 }
 
 export type { ThrowawayDatabase }
