@@ -16,7 +16,7 @@ import { setTimeout } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { generateLicenseKeyPair } from '../src/license-tools.js'
 import { MAX_YAML_BODY_BYTES, MAX_YAML_BODY_TOKENS } from '../src/domain/body-limits.js'
-import { Lexer } from 'yaml'
+import { countYamlTokens } from '../src/domain/yaml.js'
 import { parseJsonBody, parseYamlBody } from '../src/plugins/body-parsers.js'
 import { ChartcastError } from '../src/errors.js'
 import { startBenchApp } from './lib.js'
@@ -46,20 +46,13 @@ function fill (size: number, unit: (i: number) => string, head = '', tail = ''):
  * at most (a longer one is refused from its Content-Length, shown by the last row), and the
  * "largest accepted" rows sit just under the token and value limits, so they are parsed in full.
  */
-/** Lexical tokens of a YAML text, as the server's limit counts them (src/domain/yaml.ts). */
-function yamlTokens (text: string): number {
-  let tokens = 0
-  for (const _token of new Lexer().lex(text)) tokens++
-  return tokens
-}
-
 /** The largest n for which make(n) stays within the YAML token limit (make grows with n). */
 function largestWithinTokens (make: (n: number) => string): number {
   let low = 1
   let high = MAX_YAML_BODY_TOKENS
   while (low < high) {
     const mid = Math.ceil((low + high) / 2)
-    if (yamlTokens(make(mid)) <= MAX_YAML_BODY_TOKENS) low = mid
+    if (countYamlTokens(make(mid)) <= MAX_YAML_BODY_TOKENS) low = mid
     else high = mid - 1
   }
   return low

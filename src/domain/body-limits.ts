@@ -22,11 +22,12 @@ export const MAX_BODY_NODES = 20_000
 /**
  * Lexical tokens (scalars, indicators, indentation, line breaks, comments) in one YAML body,
  * counted before the document is built: the YAML library costs a few microseconds per token,
- * so a dense body would otherwise block the event loop for seconds. A `key: value` line is
- * about 7 tokens, so this is some 2,280 lines (a comment line 2, an item of a flow list 3);
- * larger bodies can be sent as JSON. The costliest body under it, a flow list of some 5,300
- * items, parses in about 80 ms of CPU here; at 20,000 tokens it took 95-106 ms, over the
- * 100 ms a body may cost (bench/README.md, hostile bodies).
+ * so a dense body would otherwise block the event loop for seconds. A token inside a flow
+ * collection (`[...]`, `{...}`) counts two, as the parser spends about twice as long on it
+ * (src/domain/yaml.ts countYamlTokens). A `key: value` line is about 7 tokens, so this is some
+ * 2,280 lines, or a flow list of some 2,660 items (a comment line is 2); larger bodies can be
+ * sent as JSON. Counted once, a flow list of 5,300 items fitted and took about 80 ms of CPU,
+ * close to the 100 ms a body may cost (bench/README.md, hostile bodies).
  */
 export const MAX_YAML_BODY_TOKENS = 16_000
 

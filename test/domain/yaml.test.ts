@@ -1,5 +1,5 @@
 import t from 'tap'
-import { describeYamlError, parseUntrustedYaml, YamlInputError, YamlLimitError } from '../../src/domain/yaml.js'
+import { countYamlTokens, describeYamlError, parseUntrustedYaml, YamlInputError, YamlLimitError } from '../../src/domain/yaml.js'
 
 t.test('plain YAML maps, lists and scalars parse to JSON values', async (t) => {
   t.same(parseUntrustedYaml('a: 1\nb: [x, y]\nc:\n  d: true\n  e: null\n'), { a: 1, b: ['x', 'y'], c: { d: true, e: null } })
@@ -102,6 +102,22 @@ t.test('with limits, too many tokens, values or levels throw YamlLimitError nami
   }
   t.same(parseUntrustedYaml('a: {b: 1}\n', limits), { a: { b: 1 } }, 'within every limit')
   t.same(parseUntrustedYaml('#\n'.repeat(60) + 'a: 1\n'), { a: 1 }, 'no limits without the argument')
+})
+
+t.test('the token limit counts a token inside [ ] or { } two, as the parser spends about twice as long on it', async (t) => {
+  // a: 1 -> document start, scalar marker, "a", ":", " ", scalar marker, "1", line break.
+  t.equal(countYamlTokens('a: 1\n'), 8)
+  // {a: 1} -> document start, then "{", marker, "a", ":", " ", marker, "1", "}" inside the braces, two each.
+  t.equal(countYamlTokens('{a: 1}'), 17)
+  t.equal(countYamlTokens('a: "[x] {y}"\n'), 7, 'brackets inside a quoted scalar are not flow indicators')
+  t.equal(countYamlTokens('#\n'.repeat(1000), 10), 11, 'stops once past the limit')
+  const limits = { maxTokens: 80, maxNodes: 1000, maxDepth: 10 }
+  // 1 + 15 x 5 ("-", " ", marker, "0", line break) = 76 tokens; in flow style 1 + 2 x 46 + 1 = 94.
+  const block = '- 0\n'.repeat(15)
+  const flow = '[' + Array(15).fill('0').join(',') + ']\n'
+  t.same(parseUntrustedYaml(block, limits), Array(15).fill(0), 'a block list of 15 items is within 80 tokens')
+  const error = t.throws(() => parseUntrustedYaml(flow, limits)) as YamlLimitError
+  t.equal(error.limit, 'tokens', 'the same list in flow style is not')
 })
 
 t.test('an alias counts as the values of its anchor', async (t) => {
