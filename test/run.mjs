@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const config = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).tap
-const jobs = Number(process.env.TEST_JOBS ?? config.jobs ?? 4)
+const jobs = Number(process.env.TEST_JOBS ?? config.jobs ?? 3)
 const timeoutSeconds = Number(config.timeout ?? 30)
 /** A worker is replaced after a file that leaves it above this resident size (TEST_WORKER_MAX_RSS_MB). */
 const maxWorkerRss = Number(process.env.TEST_WORKER_MAX_RSS_MB ?? 1024) * 1024 * 1024
