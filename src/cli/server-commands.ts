@@ -46,7 +46,8 @@ export function registerServerCommands (program: Command): void {
         const result = await createStore(database.db).syncChannels(definitions, 'sync:cli')
         pino({ level: 'info' }).info(result, 'channels synced')
         const unmanaged = result.unmanaged.length === 0 ? '' : `; no longer managed by a file: ${result.unmanaged.join(', ')}`
-        process.stdout.write(`created: ${result.created.join(', ') || '-'}; updated: ${result.updated.join(', ') || '-'}; unchanged: ${result.unchanged.join(', ') || '-'}${unmanaged}\n`)
+        const frozen = result.frozen.length === 0 ? '' : `; frozen, left as they are until unfrozen and synced again: ${result.frozen.join(', ')}`
+        process.stdout.write(`created: ${result.created.join(', ') || '-'}; updated: ${result.updated.join(', ') || '-'}; unchanged: ${result.unchanged.join(', ') || '-'}${frozen}${unmanaged}\n`)
       } finally {
         await database.close()
       }

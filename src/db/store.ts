@@ -343,16 +343,18 @@ export function createStore (db: AppDatabase) {
      * Applies a directory of channel files in one transaction: all of them or none. Each
      * channel becomes managed by its file; a channel whose file is no longer in the directory
      * goes back to the API (`channel.unmanage`), so removing a file never leaves a channel
-     * nobody can change.
+     * nobody can change. A frozen channel whose file would change what it serves (values,
+     * accepts, poll interval) is left as it is and listed under `frozen`: the freeze holds
+     * through a restart, and the next sync after the unfreeze applies the file.
      */
-    async syncChannels (definitions: ChannelFileDefinition[], actor: string): Promise<{ created: string[], updated: string[], unchanged: string[], unmanaged: string[] }> {
+    async syncChannels (definitions: ChannelFileDefinition[], actor: string, now = Date.now()): Promise<ChannelSyncResult> {
       return await db.transaction(async (tx) => {
-        const result = { created: [] as string[], updated: [] as string[], unchanged: [] as string[], unmanaged: [] as string[] }
+        const result: ChannelSyncResult = { created: [], updated: [], unchanged: [], frozen: [], unmanaged: [] }
         for (const def of definitions) {
-          const { created, changed } = await upsertChannelIn(tx, def.name, {
+          const { created, changed, frozen } = await upsertChannelIn(tx, def.name, {
             description: def.description, values: def.values, accepts: def.accepts, pollInterval: def.pollInterval
-          }, actor, 'channel.sync', { file: def.file })
-          ;(created ? result.created : changed ? result.updated : result.unchanged).push(def.name)
+          }, actor, 'channel.sync', { file: def.file, now })
+          ;(created ? result.created : changed ? result.updated : frozen === true ? result.frozen : result.unchanged).push(def.name)
         }
         const synced = definitions.map((def) => def.name)
         const released = await tx.update(channels).set({ managedByFile: null, updatedAt: sql`now()` })
@@ -709,9 +711,12 @@ async function markRequiredIn (tx: Tx, channel: string, version: string, require
 }
 
 /** Who is changing a channel: the API, or the sync of one channel file (base name). */
-type ChannelWriter = { api: true, now: number } | { file: string }
+type ChannelWriter = { api: true, now: number } | { file: string, now: number }
 
-async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings, actor: string, action: string, writer: ChannelWriter): Promise<{ created: boolean, changed: boolean, row: ChannelRow }> {
+/** What a sync of channel files did, channel names by outcome (frozen: left as it was, see syncChannels). */
+export interface ChannelSyncResult { created: string[], updated: string[], unchanged: string[], frozen: string[], unmanaged: string[] }
+
+async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings, actor: string, action: string, writer: ChannelWriter): Promise<{ created: boolean, changed: boolean, frozen?: true, row: ChannelRow }> {
   const [existing] = await tx.select().from(channels).where(eq(channels.name, name)).for('update')
   if ('api' in writer && existing?.managedByFile != null) {
     throw new ChartcastError('CHANNEL_MANAGED_BY_FILE', `channel "${name}" is defined by the channel file ${existing.managedByFile}: change that file and sync it (restart, or chartcast sync DIR); promotions and withdrawals stay open`)
@@ -730,10 +735,13 @@ async function upsertChannelIn (tx: Tx, name: string, settings: ChannelSettings,
   }
   // Values and the poll interval are part of every answer, and accepts decides what may be
   // promoted once the freeze ends; the description alone changes no answer.
-  if ('api' in writer && existing !== undefined && canonicalJson({ ...next, description: '' }) !== canonicalJson({
-    description: '', values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval, managedByFile: existing.managedByFile
+  // (managedByFile is left out: a file taking a channel over changes no answer either.)
+  if (existing !== undefined && canonicalJson({ ...next, description: '', managedByFile: null }) !== canonicalJson({
+    description: '', values: existing.values, accepts: existing.accepts, pollInterval: existing.pollInterval, managedByFile: null
   })) {
-    await refuseIfFrozen(tx, name, writer.now)
+    if ('api' in writer) await refuseIfFrozen(tx, name, writer.now)
+    // A sync must not fail a start-up during an incident: the frozen channel waits for its unfreeze.
+    else if (await currentFreeze(tx, name, writer.now) !== null) return { created: false, changed: false, frozen: true, row: existing }
   }
   const [row] = existing === undefined
     ? await tx.insert(channels).values({ name, ...next }).onConflictDoNothing().returning()

@@ -39,5 +39,8 @@ export default fp<DatabasePluginOptions>(async (fastify, opts) => {
   } else {
     const result = await store.syncChannels(definitions, 'sync:startup')
     fastify.log.info({ dir: opts.config.channelsDir, ...result }, 'channels synced')
+    if (result.frozen.length > 0) {
+      fastify.log.warn({ channels: result.frozen }, 'frozen channels keep what they serve: their channel files apply at the first sync after the unfreeze (restart, or chartcast sync DIR)')
+    }
   }
 }, { name: 'chartcast-database' })

@@ -87,9 +87,26 @@ for (const driver of testDrivers()) {
     const { database } = await buildTestServer(t, { driver })
     const store = createStore(database.db)
     const defs = [{ name: 'stable', description: 'prod', values: { a: 1 }, accepts: null, pollInterval: '1h', file: 'stable.yaml' }]
-    t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [], unmanaged: [] })
-    t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'], unmanaged: [] })
+    t.same(await store.syncChannels(defs, 'sync:test'), { created: ['stable'], updated: [], unchanged: [], frozen: [], unmanaged: [] })
+    t.same(await store.syncChannels(defs, 'sync:test'), { created: [], updated: [], unchanged: ['stable'], frozen: [], unmanaged: [] })
     t.equal((await database.db.select().from(auditLog)).length, 1)
+  })
+
+  t.test(`${driver}: a sync leaves a frozen channel serving what it serves, and applies the file after the unfreeze`, async (t) => {
+    const { database } = await buildTestServer(t, { driver })
+    const store = createStore(database.db)
+    const file = (values: Record<string, unknown>, description = 'prod') => [{ name: 'stable', description, values, accepts: null, pollInterval: '1h', file: 'stable.yaml' }]
+    const now = Date.now()
+    await store.syncChannels(file({ a: 1 }), 'sync:test', now)
+    await store.freezeChannel('stable', 'incident 42', null, 'tester', now)
+    const audits = (await database.db.select().from(auditLog)).length
+    t.same(await store.syncChannels(file({ a: 2 }), 'sync:test', now + 1000), { created: [], updated: [], unchanged: [], frozen: ['stable'], unmanaged: [] })
+    t.same((await store.getChannel('stable'))?.values, { a: 1 }, 'the frozen channel still has its values')
+    t.equal((await database.db.select().from(auditLog)).length, audits, 'nothing changed, so no audit row')
+    t.same((await store.syncChannels(file({ a: 1 }, 'prod, frozen'), 'sync:test', now + 2000)).updated, ['stable'], 'a description alone changes no answer, so it syncs')
+    await store.unfreezeChannel('stable', 'tester', null, now + 3000)
+    t.same((await store.syncChannels(file({ a: 2 }), 'sync:test', now + 4000)).updated, ['stable'])
+    t.same((await store.getChannel('stable'))?.values, { a: 2 }, 'applied once unfrozen')
   })
 
   t.test(`${driver}: a publish sends no change notice (no spec changes until a promotion); channel changes do`, async (t) => {
