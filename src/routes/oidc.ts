@@ -11,6 +11,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { OidcConfig } from '../config.js'
 import { claimAt, cookieValue, mapRole, OIDC_TRANSACTION_COOKIE, safeReturnTo } from '../domain/session.js'
+import { unstorableCodeUnit } from '../domain/storable-text.js'
 import { ChartcastError } from '../errors.js'
 import { OidcSignIn } from '../services/oidc-sign-in.js'
 import { problemsFor } from './common.js'
@@ -72,6 +73,12 @@ const oidcRoutes: FastifyPluginAsyncTypebox<{ oidc: OidcConfig, production: bool
     }
     const { claims } = result.identity
     const person = personOf(claims)
+    // The person becomes the session's owner and every audit row's actor: text the database
+    // cannot store would make the sign-in (and each later write) a 500.
+    if (unstorableCodeUnit(person) !== null) {
+      request.log.warn('single sign-on callback refused: the person\'s email or sub holds a NUL character or an unpaired surrogate')
+      throw new ChartcastError('SIGN_IN_FAILED', 'the identity provider names this person (email, or sub) with a NUL character or an unpaired surrogate, which cannot be stored; ask its administrator to correct the account')
+    }
     const role = mapRole(claimAt(claims, opts.oidc.roleClaim), opts.oidc.roles)
     if (role === null) {
       request.log.info({ person }, 'single sign-on: no OIDC_ROLES entry matches; no session')

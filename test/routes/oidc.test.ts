@@ -24,7 +24,9 @@ const ACCOUNTS = {
   mo: { email: 'mo@example.com', email_verified: true, groups: ['marketing'] },
   nogroups: { email: 'nogroups@example.com', email_verified: true },
   anon: { groups: ['chartcast-release'] },
-  unverified: { email: 'claimed@example.com', email_verified: false, groups: ['chartcast-release'] }
+  unverified: { email: 'claimed@example.com', email_verified: false, groups: ['chartcast-release'] },
+  nul: { email: 'eve\u0000@example.com', email_verified: true, groups: ['chartcast-release'] },
+  surrogate: { email: 'eve\ud800@example.com', email_verified: true, groups: ['chartcast-release'] }
 }
 
 function oidcEnv (provider: Pick<TestProvider, 'issuer' | 'clientId' | 'clientSecret'>, extra: Record<string, string> = {}): Record<string, string> {
@@ -144,6 +146,20 @@ for (const driver of testDrivers()) {
         t.notOk(jar.get(APP_ORIGIN, 'chartcast_session'))
       }
       t.equal((await s.app.inject({ url: '/audit?limit=500', headers: auth(s.tokens.admin) })).json().entries.filter((e: { actor: string }) => e.actor === 'mo@example.com').length, 0, 'no session was recorded for someone without a role')
+    })
+
+    t.test('a person whose email holds a NUL or an unpaired surrogate is refused (400 SIGN_IN_FAILED), with no session and no audit row', async (t) => {
+      const s = await oidcServer(t, driver, provider)
+      for (const account of ['nul', 'surrogate']) {
+        const { hops, jar } = await signInThroughProvider(s, provider, account)
+        const res = last(hops)
+        t.equal(res.status, 400, `${account}: ${res.body}`)
+        t.equal(JSON.parse(res.body).code, 'SIGN_IN_FAILED')
+        t.equal(sessionCookieOf(res), undefined, `${account}: no session cookie`)
+        t.notOk(jar.get(APP_ORIGIN, 'chartcast_session'))
+      }
+      const entries = (await s.app.inject({ url: '/audit?limit=500', headers: auth(s.tokens.admin) })).json().entries as Array<{ action: string }>
+      t.equal(entries.filter((e) => e.action === 'session.start').length, 0)
     })
 
     t.test('a `*` entry gives anyone the provider signs in a role', async (t) => {
