@@ -81,6 +81,16 @@ function sessionCookieOf (hop: Hop): string | undefined {
   return hop.setCookies.find((c) => c.startsWith('chartcast_session=') && !/Max-Age=0/.test(c))
 }
 
+/** Signs `account` in and asserts the callback's refusal: this status and code, and no session cookie. */
+async function assertSignInRefused (t: Test, s: TestServer, provider: TestProvider, account: string, status: number, code: string): Promise<void> {
+  const { hops, jar } = await signInThroughProvider(s, provider, account)
+  const res = last(hops)
+  t.equal(res.status, status, `${account}: ${res.body}`)
+  t.equal(JSON.parse(res.body).code, code)
+  t.equal(sessionCookieOf(res), undefined, `${account}: no session cookie`)
+  t.notOk(jar.get(APP_ORIGIN, 'chartcast_session'))
+}
+
 for (const driver of testDrivers()) {
   t.test(driver, async (t: Test) => {
     const provider = await providerFor(t)
@@ -137,27 +147,13 @@ for (const driver of testDrivers()) {
         const session = await s.app.inject({ url: '/auth/session', headers: { cookie: jar.header(APP_ORIGIN)! } })
         t.equal(session.json().role, role, account)
       }
-      for (const account of ['mo', 'nogroups']) {
-        const { hops, jar } = await signInThroughProvider(s, provider, account)
-        const res = last(hops)
-        t.equal(res.status, 403, `${account}: ${res.body}`)
-        t.equal(JSON.parse(res.body).code, 'NO_ROLE')
-        t.equal(sessionCookieOf(res), undefined, `${account}: no session cookie`)
-        t.notOk(jar.get(APP_ORIGIN, 'chartcast_session'))
-      }
+      for (const account of ['mo', 'nogroups']) await assertSignInRefused(t, s, provider, account, 403, 'NO_ROLE')
       t.equal((await s.app.inject({ url: '/audit?limit=500', headers: auth(s.tokens.admin) })).json().entries.filter((e: { actor: string }) => e.actor === 'mo@example.com').length, 0, 'no session was recorded for someone without a role')
     })
 
     t.test('a person whose email holds a NUL or an unpaired surrogate is refused (400 SIGN_IN_FAILED), with no session and no audit row', async (t) => {
       const s = await oidcServer(t, driver, provider)
-      for (const account of ['nul', 'surrogate']) {
-        const { hops, jar } = await signInThroughProvider(s, provider, account)
-        const res = last(hops)
-        t.equal(res.status, 400, `${account}: ${res.body}`)
-        t.equal(JSON.parse(res.body).code, 'SIGN_IN_FAILED')
-        t.equal(sessionCookieOf(res), undefined, `${account}: no session cookie`)
-        t.notOk(jar.get(APP_ORIGIN, 'chartcast_session'))
-      }
+      for (const account of ['nul', 'surrogate']) await assertSignInRefused(t, s, provider, account, 400, 'SIGN_IN_FAILED')
       const entries = (await s.app.inject({ url: '/audit?limit=500', headers: auth(s.tokens.admin) })).json().entries as Array<{ action: string }>
       t.equal(entries.filter((e) => e.action === 'session.start').length, 0)
     })
