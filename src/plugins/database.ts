@@ -4,6 +4,7 @@ import { openDatabase, type Database } from '../db/index.js'
 import { createStore, type Store } from '../db/store.js'
 import { readStartupChannelDir } from '../channel-loader.js'
 import type { Config } from '../config.js'
+import { logSafeReason } from './problems.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,7 +24,7 @@ export default fp<DatabasePluginOptions>(async (fastify, opts) => {
   const database = opts.database ?? await openDatabase({
     databaseUrl: opts.config.databaseUrl,
     dataDir: opts.config.dataDir,
-    onListenError: (error) => fastify.log.warn({ reason: error.message }, 'database connection problem'),
+    onListenError: (error) => fastify.log.warn({ reason: logSafeReason(error) }, 'database connection problem'),
     onNotice: (message) => fastify.log.warn(message)
   })
   if (owned) fastify.addHook('onClose', async () => { await database.close() })

@@ -18,6 +18,7 @@ import type { ChangeNotice } from '../db/store.js'
 import { fleetByVersion, staleAfterSeconds } from '../domain/fleet.js'
 import { presentRollout } from '../routes/present.js'
 import { EventHub, type EventHubOptions } from '../services/event-hub.js'
+import { logSafeReason } from './problems.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -79,7 +80,7 @@ export default fp<EventsPluginOptions>(async (fastify, opts) => {
       pendingFleet = new Set()
       if (closing) return
       publishFleet(names).catch((error: Error) => {
-        fastify.log.warn({ reason: error.message }, 'fleet summary for the live events failed; the next check-in flush retries')
+        fastify.log.warn({ reason: logSafeReason(error) }, 'fleet summary for the live events failed; the next check-in flush retries')
       })
     }, opts.fleetDebounceMs ?? EVENT_DEFAULTS.fleetDebounceMs)
     fleetTimer.unref()
@@ -103,7 +104,7 @@ export default fp<EventsPluginOptions>(async (fastify, opts) => {
       lastRollouts.set(channel, text)
       hub.publish('rollouts', { channel, rollouts: list })
     }).catch((error: Error) => {
-      fastify.log.warn({ channel, reason: error.message }, 'reading rollouts for the live events failed; the next change retries')
+      fastify.log.warn({ channel, reason: logSafeReason(error) }, 'reading rollouts for the live events failed; the next change retries')
     }).finally(() => { if (rolloutReads.get(channel) === read) rolloutReads.delete(channel) })
     rolloutReads.set(channel, read)
   }

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import { Gauge } from 'prom-client'
 import { DEFAULT_STALE_AFTER_SECONDS, staleAfterSeconds } from '../domain/fleet.js'
 import { createFleetStore, type FleetStore } from '../db/store.js'
-import { isDatabaseUnavailable } from './problems.js'
+import { logSafeReason } from './problems.js'
 import { CheckinFlusher, CheckinRecorder } from '../services/checkin-recorder.js'
 import { ServedVersions } from '../services/served-versions.js'
 import { AutoPauser } from '../services/auto-pause.js'
@@ -32,19 +32,6 @@ export interface FleetPluginOptions {
   now?: () => number
   /** Bench only (AppOptions.recordCheckins): false turns record() into a no-op. */
   recordCheckins?: boolean
-}
-
-/**
- * What a failed write's log line may say: drizzle's query errors carry the SQL and its
- * parameters (client text) in their message, so only the kind and the SQLSTATE are logged.
- */
-function failureReason (error: unknown): string {
-  if (isDatabaseUnavailable(error)) return 'the database is unreachable'
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `the database refused the write (SQLSTATE ${code})`
-  }
-  return 'the write failed'
 }
 
 /**
@@ -77,7 +64,7 @@ function registerFleetGauges (fastify: FastifyInstance, fleetStore: FleetStore, 
         this.reset()
         for (const row of rows) this.set({ channel: row.channel, version: row.version }, row.deployments)
       } catch (error) {
-        fastify.log.debug({ reason: failureReason(error) }, 'deployment gauges not refreshed')
+        fastify.log.debug({ reason: logSafeReason(error) }, 'deployment gauges not refreshed')
       }
     }
   })
@@ -94,7 +81,7 @@ function registerFleetGauges (fastify: FastifyInstance, fleetStore: FleetStore, 
         for (const row of rows) byChannel.set(row.channel, (byChannel.get(row.channel) ?? 0) + row.stale)
         for (const [channel, stale] of byChannel) this.set({ channel }, stale)
       } catch (error) {
-        fastify.log.debug({ reason: failureReason(error) }, 'stale gauges not refreshed')
+        fastify.log.debug({ reason: logSafeReason(error) }, 'stale gauges not refreshed')
       }
     }
   })
@@ -156,7 +143,7 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
   const flusher = new CheckinFlusher(recorder, opts.flushIntervalMs, (error) => {
     metrics.fleetFlushBatches.inc({ result: 'error' })
     // The records stay pending and the next tick tries again; only the reason is logged.
-    fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
+    fastify.log.warn({ reason: logSafeReason(error), pending: recorder.pendingCount, pendingReports: recorder.pendingReportCount }, 'writing check-ins failed; they are kept and retried')
   }, async () => {
     if (sharedDatabase && now() - lastServedRefresh >= servedRefreshMs) {
       lastServedRefresh = now()
@@ -164,14 +151,14 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
         await servedVersions.refresh()
       } catch (error) {
         // The versions held keep standing in; the next refresh reads from the same watermark.
-        fastify.log.warn({ reason: failureReason(error) }, 'reading the served versions other replicas wrote failed')
+        fastify.log.warn({ reason: logSafeReason(error) }, 'reading the served versions other replicas wrote failed')
       }
     }
     try {
       await autoPauser.evaluate()
     } catch (error) {
       // The releases stay noted and are evaluated again after the next flush.
-      fastify.log.warn({ reason: failureReason(error), pending: autoPauser.pendingCount }, 'checking rollouts for an automatic pause failed; trying again after the next flush')
+      fastify.log.warn({ reason: logSafeReason(error), pending: autoPauser.pendingCount }, 'checking rollouts for an automatic pause failed; trying again after the next flush')
     }
     if (now() - lastPrune < PRUNE_EVERY_MS) return
     lastPrune = now()
@@ -192,7 +179,7 @@ export default fp<FleetPluginOptions>(async (fastify, opts) => {
     try {
       await flusher.stop()
     } catch (error) {
-      fastify.log.warn({ reason: failureReason(error), pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
+      fastify.log.warn({ reason: logSafeReason(error), pending: recorder.pendingCount }, 'the last check-in flush failed; unwritten check-ins are lost')
     }
   })
 }, { name: 'chartcast-fleet', dependencies: ['chartcast-database', 'chartcast-metrics', 'chartcast-spec-state'] })

@@ -34,6 +34,24 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   return false
 }
 
+/**
+ * What a log line may say about a failure in the background (a reload, a flush, a signature
+ * renewal). drizzle's query errors carry the SQL and its parameters (client text) in their
+ * message, so for a database error only its kind and SQLSTATE are said; any other error is our
+ * own code's, and its message is kept.
+ */
+export function logSafeReason (error: unknown): string {
+  if (isDatabaseUnavailable(error)) return 'the database is unreachable'
+  let query = false
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `the database refused the query (SQLSTATE ${code})`
+    query ||= 'query' in e || 'params' in e
+  }
+  if (query) return 'a database query failed'
+  return error instanceof Error ? error.message : 'an unknown failure'
+}
+
 /** Other 4xx errors raised by fastify or its plugins, by status. */
 const CODE_FOR_CLIENT_STATUS: Partial<Record<number, ErrorCode>> = {
   401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 405: 'METHOD_NOT_ALLOWED', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE'

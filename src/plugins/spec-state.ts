@@ -12,6 +12,7 @@ import { LicenseVerifier, type LicenseKey } from '../services/license-verifier.j
 import { SpecCache } from '../services/spec-cache.js'
 import { PublisherTokenRevocations } from '../services/publisher-token-revocations.js'
 import type { SpecSigning } from '../services/spec-signer.js'
+import { logSafeReason } from './problems.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -74,7 +75,7 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
       await cache.applyNotice(notice)
     } catch (error) {
       // The previous state keeps being served; the next notice or resync repairs it.
-      fastify.log.warn({ notice, reason: (error as Error).message }, 'reloading after a change failed; serving the previous state')
+      fastify.log.warn({ notice, reason: logSafeReason(error) }, 'reloading after a change failed; serving the previous state')
     }
     changeNotices.emit('notice', notice)
   }
@@ -95,7 +96,7 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
       const reloaded = await cache.resync()
       if (reloaded.length > 0) fastify.log.info({ channels: reloaded }, 'resync reloaded channels whose revision differed')
     } catch (error) {
-      fastify.log.warn({ reason: (error as Error).message }, 'checking the channel revisions failed; trying again at the next resync')
+      fastify.log.warn({ reason: logSafeReason(error) }, 'checking the channel revisions failed; trying again at the next resync')
     } finally {
       resyncing = false
     }
@@ -115,7 +116,7 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
       resigning = true
       cache.resignExpiring(clock(), renewBeforeMs).then(
         (count) => { if (count > 0) fastify.log.debug({ specs: count }, 'spec signatures renewed') },
-        (error: unknown) => { fastify.log.warn({ reason: (error as Error).message }, 'renewing spec signatures failed; trying again at the next tick') }
+        (error: unknown) => { fastify.log.warn({ reason: logSafeReason(error) }, 'renewing spec signatures failed; trying again at the next tick') }
       ).finally(() => { resigning = false })
     }, everyMs)
     resignTimer.unref()

@@ -2,6 +2,8 @@
 import t from 'tap'
 import { buildTestServer } from '../helpers/server.js'
 import { assertProblem, auth } from '../helpers/problem.js'
+import { DrizzleQueryError } from 'drizzle-orm'
+import { logSafeReason } from '../../src/plugins/problems.js'
 
 const CHART = { url: 'https://charts.example.com/acme', name: 'acme-app', version: '0.1.0' }
 
@@ -28,4 +30,17 @@ t.test('other validation failures keep the validator\'s message', async (t) => {
   const s = await buildTestServer(t)
   const res = await s.app.inject({ method: 'POST', url: '/releases', headers: auth(s.tokens.publisher), payload: { version: '1.0.0' } })
   t.match(assertProblem(t, res, 400, 'VALIDATION_FAILED').detail, /required property 'chart'/)
+})
+
+t.test('logSafeReason: a failed query is its SQLSTATE, never its SQL or parameters; our own errors keep their message', async (t) => {
+  const driverError = Object.assign(new Error('duplicate key value violates unique constraint "releases_pkey"'), { code: '23505' })
+  const failed = new DrizzleQueryError('INSERT INTO releases (version, notes) VALUES ($1, $2)', ['1.0.0', 'secret note'], driverError)
+  t.match(failed.message, /secret note/, 'drizzle\'s own message carries the parameters')
+  t.equal(logSafeReason(failed), 'the database refused the query (SQLSTATE 23505)')
+  const noCode = new DrizzleQueryError('SELECT * FROM licenses WHERE jti = $1', ['a-jti'], new Error('something odd'))
+  t.equal(logSafeReason(noCode), 'a database query failed')
+  const lost = new DrizzleQueryError('SELECT 1', [], Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))
+  t.equal(logSafeReason(lost), 'the database is unreachable')
+  t.equal(logSafeReason(new Error('the signing key has no kid')), 'the signing key has no kid')
+  t.equal(logSafeReason('thrown text'), 'an unknown failure')
 })
