@@ -542,9 +542,14 @@ export class Reconciler {
     const cachedApplied = await this.loadApplied()
     const running = observed.running
     const short = desired.digest.slice(0, 12)
-    if (running?.digest === desired.digest) {
-      await this.rememberRunningSpec(spec, desired, cachedApplied)
-      this.log.info({ event: 'unchanged', version: desired.version, digest: short }, `up to date at ${desired.version}`)
+    // The same chart and values is nothing to apply, unless the release is newer: then the
+    // apply (a Helm upgrade that changes no manifest) records the new version on the release, so
+    // the deployment reports what it runs and an upgrade path can route it past that release.
+    if (running?.digest === desired.digest && !isLowerVersion(running.version, desired.version)) {
+      // (A lower release offered with the same content is not what runs: the record keeps the running one.)
+      if (desired.version === running.version) await this.rememberRunningSpec(spec, desired, cachedApplied)
+      const offered = desired.version === running.version ? '' : ` (${desired.version}, offered, has the same chart and values)`
+      this.log.info({ event: 'unchanged', version: desired.version, digest: short }, `up to date at ${running.version}${offered}`)
       return { outcome: 'unchanged', serverFailed: false }
     }
     if (running === undefined && observed.status !== 'absent') {

@@ -74,6 +74,25 @@ t.test('a promotion is applied on the next cycle', async (t) => {
   t.equal(applier.applied[1]?.desired.chart.version, '0.5.0')
 })
 
+t.test('a newer release with the same chart and values is applied, so the release records (and reports) the version it runs', async (t) => {
+  // Otherwise the deployment would keep saying it runs 1.4.0 and the server, which upgrade paths
+  // route through each required release, would offer it 1.5.0 for ever.
+  const { server, applier, agent, wd } = await setup(t)
+  const same = { chartVersion: '0.4.0', values: { image: { tag: 'v7' }, replicas: 2 } }
+  server.publish(makeSpec('1.4.0', same))
+  const r = agent()
+  await once(r)
+  server.publish(makeSpec('1.5.0', same))
+  t.equal((await once(r)).outcome, 'applied')
+  t.same(applier.versions, ['1.4.0', '1.5.0'])
+  t.equal(applier.applied[1]?.desired.digest, applier.applied[0]?.desired.digest, 'the same chart and values')
+  t.equal(JSON.parse(await readFile(join(wd.stateDir, 'applied.json'), 'utf8')).version, '1.5.0')
+  t.equal((await once(r)).outcome, 'unchanged', 'and then it is up to date')
+  server.publish(makeSpec('1.3.0', same))
+  t.equal((await once(r)).outcome, 'unchanged', 'a lower release with the same chart and values changes nothing: no downgrade to apply or refuse')
+  t.same(applier.versions, ['1.4.0', '1.5.0'])
+})
+
 t.test('withdrawal to a lower version is refused without --allow-downgrade', async (t) => {
   const { server, applier, logs, agent, wd } = await setup(t)
   server.publish(makeSpec('1.5.0'))
