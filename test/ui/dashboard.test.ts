@@ -229,12 +229,20 @@ t.test('the dashboard in Chromium', async (t) => {
     await axe(t, 'audit')
   })
 
-  t.test('a reader sees no action buttons', async (t) => {
+  t.test('a reader sees no action buttons, with a rollout running', async (t) => {
+    // A rolling rollout, so the page has a rollout that a publisher could pause or complete.
+    t.equal((await s.publish('1.2.0')).statusCode, 201)
+    const staged = await s.app.inject({ method: 'POST', url: '/channels/stable/releases', headers: { authorization: `Bearer ${s.tokens.publisher}` }, payload: { version: '1.2.0', rollout: { steps: [{ percent: 10, after: '0s' }, { percent: 100, after: '24h' }] } } })
+    t.equal(staged.statusCode, 201)
     await signOut(page)
     await signIn(page, base, s.tokens.reader)
+    await page.getByRole('progressbar', { name: 'Rollout of 1.2.0' }).waitFor()
+    t.equal(await page.getByRole('main').getByRole('button').count(), 0, 'no button at all on the channels page')
     await page.getByRole('link', { name: 'stable', exact: true }).click()
     await page.getByRole('heading', { level: 2, name: 'Releases in stable' }).waitFor()
-    for (const name of ['Promote', 'Withdraw 1.0.0', 'Freeze channel']) t.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button`)
+    await page.getByRole('progressbar', { name: 'Rollout of 1.2.0' }).waitFor()
+    for (const name of ['Promote', 'Withdraw 1.0.0', 'Freeze channel', 'Pause 1.2.0', 'Complete 1.2.0']) t.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button`)
+    t.equal(await page.getByRole('main').getByRole('button').count(), 0, 'no button at all on the channel page')
     t.equal(await page.getByRole('heading', { name: 'Promote' }).count(), 0, 'no promote form')
     await axe(t, 'channel-reader')
   })
