@@ -18,7 +18,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> 
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Live changes as server-sent events: channel (a channel, its rollouts or freeze changed), fleet (a channel\'s fleet summary), resync (reload everything)',
-      description: 'text/event-stream. At most 10 streams per token (429 RATE_LIMITED past it); a stream that falls 256 events behind is closed, and the stream ends when the token (or session) expires or is revoked, and a session stream also when the publisher token it was made from is revoked.',
+      description: 'text/event-stream. At most 10 streams per token, counting the dashboard sessions signed in with it (429 RATE_LIMITED past it); a stream that falls 256 events behind is closed, and the stream ends when the token (or session) expires or is revoked, and a session stream also when the publisher token it was made from is revoked.',
       tags: ['events'],
       produces: ['text/event-stream'],
       ...publisherRoute({ 200: Type.String({ description: 'text/event-stream' }) })
@@ -26,14 +26,16 @@ const eventsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> 
   }, async (request, reply) => {
     const user = request.user
     const raw = reply.raw
-    // A session made from a publisher token ends with that token's revocation too: its next
-    // request would be refused, and its open stream must not outlive it.
+    // A session made from a publisher token counts under that token, so signing in again with
+    // it gives no more streams than the token has; the stream ends when either the session or
+    // the token does. Any other credential (a Bearer token, a single sign-on session) is its own key.
     const tokenJti = request.dashboardSession?.tokenJti
-    const result = fastify.events.subscribe(user.jti ?? user.sub, {
+    const ownId = user.jti ?? user.sub
+    const result = fastify.events.subscribe(tokenJti ?? ownId, {
       write: (chunk) => raw.write(chunk),
       onDrain: (listener) => { raw.once('drain', listener) },
       close: () => { raw.destroy() }
-    }, tokenJti === undefined ? [] : [tokenJti])
+    }, tokenJti === undefined ? [] : [ownId])
     if (!result.ok) {
       throw new ChartcastError('RATE_LIMITED', result.reason === 'per-key'
         ? 'this token already has the most live event streams open; close a dashboard tab'

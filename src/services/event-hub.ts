@@ -54,7 +54,7 @@ export class EventHub {
 
   /**
    * `endedBy`: further credential ids whose revocation ends the stream as its key's does: a
-   * dashboard session made from a publisher token is counted under the session (its key), and
+   * dashboard session made from a publisher token is counted under the token (its key), and
    * must end when either the session or that token does.
    */
   subscribe (key: string, sink: EventSink, endedBy: readonly string[] = []): SubscribeResult {

@@ -111,6 +111,39 @@ for (const driver of testDrivers()) {
       streams.push(again)
     })
 
+    t.test('sessions signed in with one token share its 10 streams: signing in again gives no more', async (t) => {
+      const s = await buildTestServer(t, { driver })
+      const base = await s.listen()
+      const cookieOf = async (token: string): Promise<string> => {
+        const signIn = await s.app.inject({ method: 'POST', url: '/auth/session', payload: { token } })
+        t.equal(signIn.statusCode, 200, signIn.body)
+        return [signIn.headers['set-cookie']].flat().find((c) => c?.startsWith('chartcast_session='))!.split(';')[0]!
+      }
+      const first = await cookieOf(s.tokens.reader)
+      const second = await cookieOf(s.tokens.reader)
+      const streams: EventStream[] = []
+      t.teardown(() => { for (const stream of streams) stream.close() })
+      for (let i = 0; i < 10; i++) {
+        const stream = await openEventStream(base, { cookie: i < 5 ? first : second })
+        t.equal(stream.status, 200)
+        streams.push(stream)
+      }
+      for (const credential of [{ cookie: first }, { cookie: second }, { cookie: await cookieOf(s.tokens.reader) }, s.tokens.reader]) {
+        const refused = await openEventStream(base, credential)
+        t.equal(refused.status, 429)
+        t.equal(JSON.parse(refused.body).code, 'RATE_LIMITED')
+      }
+      const other = await openEventStream(base, { cookie: await cookieOf(s.tokens.publisher) })
+      t.equal(other.status, 200, 'a session made from another token is not held back')
+      streams.push(other)
+      // Signing out one session ends its streams only, and frees their places for the token.
+      const signOut = await s.app.inject({ method: 'DELETE', url: '/auth/session', headers: { cookie: first, origin: 'http://localhost' } }) // inject's Host is localhost
+      t.equal(signOut.statusCode, 204)
+      await Promise.all(streams.slice(0, 5).map(async (stream) => { await stream.ended }))
+      while (s.app.events.size > 6) await new Promise((resolve) => setImmediate(resolve))
+      t.equal((await openEventStream(base, { cookie: second }).then((stream) => { streams.push(stream); return stream })).status, 200)
+    })
+
     t.test('revoking the token ends its stream', async (t) => {
       const s = await buildTestServer(t, { driver })
       const { token, jti } = await issuePublisherToken(s.authSecret, { sub: 'temp', role: 'reader', expiresIn: 3600 })
