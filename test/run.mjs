@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const config = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).tap
-const jobs = Number(process.env.TEST_JOBS ?? config.jobs ?? 3)
+const jobs = Number(process.env.TEST_JOBS ?? config.jobs ?? 4)
 const timeoutSeconds = Number(config.timeout ?? 30)
 /** A worker is replaced after a file that leaves it above this resident size (TEST_WORKER_MAX_RSS_MB). */
 const maxWorkerRss = Number(process.env.TEST_WORKER_MAX_RSS_MB ?? 1024) * 1024 * 1024
@@ -162,7 +162,7 @@ class Worker {
     }
     // The TAP of a failed file is read once the worker has ended: its stdout may still be on the way.
     this.rss = outcome.rss
-    return { file, ok: outcome.ok, why: '', counts: outcome.counts, counted: true, seconds, tap: null, stderr: null }
+    return { file, ok: outcome.ok, why: '', counts: outcome.counts, counted: true, seconds, cpuSeconds: outcome.cpuSeconds, tap: null, stderr: null }
   }
 
   /** Tells the worker to finish: its root test ends and the process exits, non-zero if anything failed. */
@@ -265,7 +265,8 @@ async function slot () {
     }
     results.push(result)
     count(result)
-    process.stdout.write(`${result.ok ? 'ok    ' : 'FAILED'} ${result.file.padEnd(48)} ${result.seconds.toFixed(1)} s${result.why === '' ? '' : ` (${result.why})`}\n`)
+    const cpu = result.cpuSeconds === undefined ? '' : `  ${result.cpuSeconds.toFixed(1).padStart(5)} s CPU`
+    process.stdout.write(`${result.ok ? 'ok    ' : 'FAILED'} ${result.file.padEnd(48)} ${result.seconds.toFixed(1).padStart(5)} s${cpu}${result.why === '' ? '' : ` (${result.why})`}\n`)
   }
   if (worker !== null) await retire(worker, failedInWorker)
 }
@@ -273,5 +274,7 @@ await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, slot))
 await Promise.all(retiring)
 writeDurations(results)
 process.stdout.write(`# ${totals.files} files, ${totals.failedFiles} failed; assertions: ${totals.total} total, ${totals.pass} pass, ${totals.fail} fail, ${totals.skip} skip, ${totals.todo} todo\n`)
-process.stdout.write(`# time=${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+// CPU of the files run in workers (with the processes they started); files run alone are not in it.
+const fileCpu = results.reduce((sum, result) => sum + (result.cpuSeconds ?? 0), 0)
+process.stdout.write(`# time=${((Date.now() - started) / 1000).toFixed(1)} s, files' CPU ${fileCpu.toFixed(1)} s\n`)
 process.exitCode = totals.failedFiles === 0 ? 0 : 1

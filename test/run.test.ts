@@ -18,7 +18,7 @@ const run = (...files: string[]): { status: number | null, stdout: string } => {
 t.test('a passing file: exit 0, one ok line, its assertions counted', async (t) => {
   const { status, stdout } = run('passing.tap.ts')
   t.equal(status, 0)
-  t.match(stdout, /^ok {5}test\/fixtures\/runner\/passing\.tap\.ts +\d+\.\d s$/m)
+  t.match(stdout, /^ok {5}test\/fixtures\/runner\/passing\.tap\.ts +\d+\.\d s +\d+\.\d s CPU$/m, 'a file run in a worker: its time and its CPU')
   t.match(stdout, /# 1 files, 0 failed; assertions: 2 total, 2 pass, 0 fail/)
   t.notMatch(stdout, /TAP version|# Subtest/, 'a passing file\'s TAP is not printed')
 })
@@ -26,7 +26,7 @@ t.test('a passing file: exit 0, one ok line, its assertions counted', async (t) 
 t.test('a failing file beside a passing one: exit 1, the failure\'s TAP and stderr shown', async (t) => {
   const { status, stdout } = run('passing.tap.ts', 'failing.tap.ts')
   t.equal(status, 1)
-  t.match(stdout, /^FAILED test\/fixtures\/runner\/failing\.tap\.ts +\d+\.\d s$/m)
+  t.match(stdout, /^FAILED test\/fixtures\/runner\/failing\.tap\.ts +\d+\.\d s +\d+\.\d s CPU$/m)
   t.match(stdout, /^ok {5}test\/fixtures\/runner\/passing\.tap\.ts/m)
   t.match(stdout, /not ok 2 - the assertion that fails/)
   t.notMatch(stdout, /# Subtest: passes/, 'only the failed file\'s TAP is shown')

@@ -14,16 +14,35 @@
  * Protocol (IPC with the runner): the worker sends { started: true } and the runner answers
  * { testFiles } (every file it may send); then the worker sends { ready: true }, and the runner
  * answers { file, timeoutSeconds }, or { file: null } to stop; after a file the worker sends
- * { done: true, file, ok, counts, seconds, rss } and is ready again. A test file that must not
+ * { done: true, file, ok, counts, seconds, cpuSeconds, rss } and is ready again. A test file that must not
  * share its process says so on a line of its own, `// test-runner: own-process` (the runner
  * reads it), and is run alone.
  * (JavaScript, not TypeScript: it is started by the runner, with the same node arguments as a file.)
  */
+import { readFileSync } from 'node:fs'
 import { register } from 'node:module'
 import path from 'node:path'
 import process from 'node:process'
 import { performance } from 'node:perf_hooks'
 import { URL, pathToFileURL } from 'node:url'
+
+/**
+ * CPU seconds this process used, with those of the children it has reaped (the `chartcast`
+ * processes, servers and helm stand-ins a file starts): a file's own wall time says little on
+ * two shared cores. Children's time comes from /proc (cutime + cstime); elsewhere it is left out.
+ */
+function cpuSeconds () {
+  const { user, system } = process.cpuUsage()
+  let children = 0
+  try {
+    // Fields after the command name (which may hold spaces, hence from the last ')'): cutime and cstime are the 16th and 17th of the line.
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(')').at(-1).trim().split(' ')
+    children = (Number(fields[13]) + Number(fields[14])) / 100
+  } catch {
+    // No /proc (not Linux): the file's own process only.
+  }
+  return (user + system) / 1e6 + children
+}
 
 // One listener for the whole run: the IPC channel keeps the process alive while it has one.
 let deliver = null
@@ -56,6 +75,7 @@ await t.test('test files', async (files) => {
     // Marks where this file's lines begin in the worker's stderr, which the runner shows for a failed file.
     process.stderr.write(`\n# test file: ${file}\n`)
     const started = performance.now()
+    const cpuAtStart = cpuSeconds()
     let fileTest
     const results = await files.test(file, { timeout: timeoutSeconds * 1000 }, async (subtest) => {
       fileTest = subtest
@@ -65,7 +85,7 @@ await t.test('test files', async (files) => {
     delete globalThis[slot]
     const counts = fileTest?.counts.toJSON() ?? { total: 1, pass: 0, fail: 1 }
     const ok = results?.ok === true && (counts.fail ?? 0) === 0
-    process.send({ done: true, file, ok, counts, seconds: (performance.now() - started) / 1000, rss: process.memoryUsage.rss() })
+    process.send({ done: true, file, ok, counts, seconds: (performance.now() - started) / 1000, cpuSeconds: cpuSeconds() - cpuAtStart, rss: process.memoryUsage.rss() })
   }
 })
 process.off('message', onMessage)
