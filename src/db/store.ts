@@ -640,6 +640,23 @@ export function createStore (db: AppDatabase) {
       })
     },
 
+    /**
+     * A short text per revocation list that changes whenever a row is added to it (or pruned):
+     * the periodic resync compares them, one cheap query, to reload a list whose change notice
+     * never arrived. `licenses`: license revocations and their lifts; `tokens`: publisher token
+     * revocations and ended sessions. The tables are append-only (sessions are pruned), so a
+     * count with the newest id or time is enough.
+     */
+    async revocationFingerprints (): Promise<{ licenses: string, tokens: string }> {
+      const [row] = resultRows<{ licenses: string, tokens: string }>(await db.execute(sql`SELECT
+        (SELECT count(*) || ':' || coalesce(max(id), 0) FROM revocations) || '/' ||
+          (SELECT count(*) || ':' || coalesce(max(id), 0) FROM revocation_lifts) AS licenses,
+        (SELECT count(*) || ':' || coalesce(max(id), 0) FROM token_revocations) || '/' ||
+          (SELECT count(*) || ':' || coalesce(extract(epoch FROM max(at))::text, '') FROM session_revocations) AS tokens`))
+      if (row === undefined) throw new Error('the revocation fingerprint query returned no row')
+      return { licenses: String(row.licenses), tokens: String(row.tokens) }
+    },
+
     async listPublisherTokenRevocations (): Promise<TokenRevocationRow[]> {
       return await db.select().from(tokenRevocations).orderBy(desc(tokenRevocations.id))
     },

@@ -68,10 +68,24 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
   const changeNotices = new EventEmitter<{ notice: [ChangeNotice] }>()
   fastify.decorate('changeNotices', changeNotices)
 
+  // What the revocation lists held when last loaded, by fingerprint (taken before the load, so
+  // a change committed during a load is seen as new by the next resync).
+  let loadedRevocations = { licenses: '', tokens: '' }
+  const loadLicenseRevocations = async (fingerprint?: string): Promise<void> => {
+    const taken = fingerprint ?? (await fastify.store.revocationFingerprints()).licenses
+    await licenses.loadRevocations()
+    loadedRevocations = { ...loadedRevocations, licenses: taken }
+  }
+  const loadTokenRevocations = async (fingerprint?: string): Promise<void> => {
+    const taken = fingerprint ?? (await fastify.store.revocationFingerprints()).tokens
+    await tokenRevocations.load()
+    loadedRevocations = { ...loadedRevocations, tokens: taken }
+  }
+
   const apply = async (notice: ChangeNotice): Promise<void> => {
     try {
-      if (notice.kind === 'revocation' || notice.kind === 'all') await licenses.loadRevocations()
-      if (notice.kind === 'token-revocation' || notice.kind === 'all') await tokenRevocations.load()
+      if (notice.kind === 'revocation' || notice.kind === 'all') await loadLicenseRevocations()
+      if (notice.kind === 'token-revocation' || notice.kind === 'all') await loadTokenRevocations()
       await cache.applyNotice(notice)
     } catch (error) {
       // The previous state keeps being served; the next notice or resync repairs it.
@@ -87,7 +101,23 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
   )
 
   // A notice lost on the way, or a reload that failed, would otherwise leave this replica on
-  // the old state until the channel next changes.
+  // the old state until the channel next changes, and, for a revocation, let a revoked license
+  // or token in until the next revocation.
+  const reloadStaleRevocations = async (): Promise<void> => {
+    const current = await fastify.store.revocationFingerprints()
+    const missed: Array<'revocation' | 'token-revocation'> = []
+    if (current.licenses !== loadedRevocations.licenses) {
+      await loadLicenseRevocations(current.licenses)
+      missed.push('revocation')
+    }
+    if (current.tokens !== loadedRevocations.tokens) {
+      await loadTokenRevocations(current.tokens)
+      missed.push('token-revocation')
+    }
+    if (missed.length === 0) return
+    fastify.log.info({ lists: missed }, 'resync reloaded revocation lists whose change notice never arrived')
+    for (const kind of missed) changeNotices.emit('notice', { kind })
+  }
   let resyncing = false
   const resync = async (): Promise<void> => {
     if (resyncing || closing || !cache.loaded) return
@@ -95,8 +125,9 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
     try {
       const reloaded = await cache.resync()
       if (reloaded.length > 0) fastify.log.info({ channels: reloaded }, 'resync reloaded channels whose revision differed')
+      await reloadStaleRevocations()
     } catch (error) {
-      fastify.log.warn({ reason: logSafeReason(error) }, 'checking the channel revisions failed; trying again at the next resync')
+      fastify.log.warn({ reason: logSafeReason(error) }, 'checking the channel revisions or the revocation lists failed; trying again at the next resync')
     } finally {
       resyncing = false
     }
@@ -127,8 +158,9 @@ export default fp<SpecStateOptions>(async (fastify, opts) => {
     if (resignTimer !== null) clearInterval(resignTimer)
     await unlisten()
   })
-  await licenses.loadRevocations()
-  await tokenRevocations.load()
+  const atStart = await fastify.store.revocationFingerprints()
+  await loadLicenseRevocations(atStart.licenses)
+  await loadTokenRevocations(atStart.tokens)
   await cache.loadAll()
   fastify.log.info({ channels: cache.channelNames().length, licenseKeys: opts.keys.length }, 'spec cache loaded')
   if (opts.signing === null) fastify.log.warn('spec signing is off: answers carry no Chartcast-Signature and GET /keys answers 404 (set SPEC_SIGNING_KEYS and SPEC_KEYSET; see docs/signing.md)')

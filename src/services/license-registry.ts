@@ -11,9 +11,20 @@ export class LicenseRegistry {
 
   constructor (private readonly verifier: LicenseVerifier, private readonly policy: LicensePolicy, private readonly store: Store, private readonly now: () => number = Date.now) {}
 
+  /** Loads started so far, and the number of the one whose result is installed. */
+  private loadsStarted = 0
+  private installedLoad = 0
+
+  /**
+   * Reads the revocations in force and installs them, unless a load started after this one has
+   * already installed its own: two reloads (two notices, or a notice and the resync) may finish
+   * in either order, and the older read must not bring back a revoked license or undo a lift.
+   */
   async loadRevocations (): Promise<void> {
+    const load = ++this.loadsStarted
     // Lifted revocations are no longer in force.
     const rows = await this.store.listEffectiveRevocations()
+    if (load < this.installedLoad) return
     const jtis = new Set<string>()
     const subs = new Map<string, number>()
     for (const row of rows) {
@@ -25,6 +36,7 @@ export class LicenseRegistry {
       }
     }
     this.revoked = { jtis, subs }
+    this.installedLoad = load
   }
 
   /** Verifies a token and checks it is currently valid; entitlement is checked separately. */

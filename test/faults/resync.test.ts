@@ -9,6 +9,7 @@ import { LISTENER_APPLICATION_NAME, openDatabase, type Database } from '../../sr
 import { buildTestServer, createThrowawayDatabase, testDrivers, type Driver, type TestServer } from '../helpers/server.js'
 import { startTcpProxy, targetOf } from '../helpers/tcp-proxy.js'
 import { auth } from '../helpers/problem.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 import { Closers, NEEDS_POSTGRES, pollUntil, postgresUrl, pull, served } from './support.js'
 
 /** A deadline for the polls only (never asserted on): generous for a loaded machine. */
@@ -65,6 +66,32 @@ for (const driver of testDrivers()) {
 
     t.equal((await b.putChannel('stable', { values: { tier: 'two' } })).statusCode, 200)
     t.not(await pollUntil(async () => (await pull(a, 'stable', license)).json().values.tier === 'two', HEAL_DEADLINE_MS), null, 'A serves the settings changed on B')
+  })
+}
+
+for (const driver of testDrivers()) {
+  t.test(`${driver}: the periodic resync applies license and token revocations whose notice never arrived`, async (t) => {
+    const { a, b } = await deafAndHearing(t, driver)
+    const license = await b.license({ sub: 'cluster-7', channels: ['stable'] })
+    t.equal((await b.putChannel('stable')).statusCode, 201)
+    t.equal((await b.publish('1.0.0')).statusCode, 201)
+    t.equal((await b.promote('stable', '1.0.0')).statusCode, 201)
+    t.not(await pollUntil(async () => (await pull(a, 'stable', license)).statusCode === 200, HEAL_DEADLINE_MS), null, 'A serves the license (verified and cached there)')
+
+    const revoked = await b.app.inject({ method: 'POST', url: '/licenses/revocations', headers: auth(b.tokens.admin), payload: { sub: 'cluster-7', reason: 'contract ended' } })
+    t.equal(revoked.statusCode, 201, revoked.body)
+    t.not(await pollUntil(async () => (await pull(a, 'stable', license)).statusCode === 403, HEAL_DEADLINE_MS), null, 'A refuses the revoked license')
+    t.equal((await pull(a, 'stable', license)).json().code, 'LICENSE_REVOKED')
+
+    const lifted = await b.app.inject({ method: 'POST', url: `/licenses/revocations/${revoked.json().id as number}/lift`, headers: auth(b.tokens.admin), payload: { reason: 'renewed' } })
+    t.equal(lifted.statusCode, 201, lifted.body)
+    t.not(await pollUntil(async () => (await pull(a, 'stable', license)).statusCode === 200, HEAL_DEADLINE_MS), null, 'A serves the license again after the lift')
+
+    const ci = await issuePublisherToken(b.authSecret, { sub: 'ci-bot', role: 'publisher', expiresIn: 3600 })
+    t.equal((await a.app.inject({ url: '/releases', headers: auth(ci.token) })).statusCode, 200, 'the token works on A before')
+    t.equal((await b.app.inject({ method: 'POST', url: '/tokens/revocations', headers: auth(b.tokens.admin), payload: { jti: ci.jti, reason: 'leaked' } })).statusCode, 201)
+    t.not(await pollUntil(async () => (await a.app.inject({ url: '/releases', headers: auth(ci.token) })).statusCode === 401, HEAL_DEADLINE_MS), null, 'A refuses the revoked publisher token')
+    t.equal((await a.app.inject({ url: '/releases', headers: auth(ci.token) })).json().code, 'TOKEN_REVOKED')
   })
 }
 
