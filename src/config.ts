@@ -55,7 +55,7 @@ export interface Config {
   maxConnections: number
   /** Open connections per client address (0: no cap); see src/plugins/connection-limits.ts for TRUST_PROXY. */
   maxConnectionsPerAddress: number
-  /** How often a replica compares every channel's revision with what it serves (RESYNC_INTERVAL). */
+  /** How often a replica compares every channel's revision, and the revocation lists, with what it holds (RESYNC_INTERVAL). */
   resyncIntervalMs: number
   /** How often the PostgreSQL listening connection must answer (LISTEN_HEARTBEAT_INTERVAL). */
   listenHeartbeatMs: number
