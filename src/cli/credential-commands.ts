@@ -35,9 +35,14 @@ function printCredential (issued: { token: string, jti: string, exp: number }, j
   process.stderr.write(`${what} jti: ${issued.jti} (revoke by it), expires ${expiresAt}\n`)
 }
 
-/** AUTH_SECRET, else the development secret the server generated under DATA_DIR. */
+/**
+ * AUTH_SECRET, else the development secret the server generated under DATA_DIR. Not under
+ * NODE_ENV=production, where the server uses no development secret: a token signed with one
+ * would be refused by it.
+ */
 function authSecret (config: Config): string {
   if (config.authSecret !== null) return config.authSecret
+  if (config.production) throw new Error('AUTH_SECRET is not set (with NODE_ENV=production no development secret is used)')
   const devSecret = path.join(config.dataDir, 'dev-keys', 'auth-secret')
   if (existsSync(devSecret)) return readFileSync(devSecret, 'utf8').trim()
   throw new Error('AUTH_SECRET is not set and no development secret exists yet (start the server once, or set AUTH_SECRET)')

@@ -46,6 +46,16 @@ t.test('token create mints an HS256 token with sub, role and expiry', async (t) 
   t.equal((payload.exp ?? 0) - (payload.iat ?? 0), 7200)
 })
 
+t.test('token create under NODE_ENV=production needs AUTH_SECRET: a development secret under DATA_DIR is not used', async (t) => {
+  const dataDir = t.testdir({ 'dev-keys': { 'auth-secret': 'a-development-secret-that-the-production-server-never-uses' } })
+  const refused = await runCli(['token', 'create', '--sub', 'ci-bot', '--role', 'publisher'], { NODE_ENV: 'production', DATA_DIR: dataDir })
+  t.not(refused.code, 0)
+  t.match(refused.stderr, /AUTH_SECRET is not set \(with NODE_ENV=production no development secret is used\)/)
+  t.equal(refused.stdout, '', 'no token printed')
+  const development = await runCli(['token', 'create', '--sub', 'ci-bot', '--role', 'publisher'], { DATA_DIR: dataDir })
+  t.equal(development.code, 0, 'outside production the development secret signs: ' + development.stderr)
+})
+
 t.test('token create refuses an unknown role', async (t) => {
   const result = await runCli(['token', 'create', '--sub', 'x', '--role', 'root'], { AUTH_SECRET: SECRET })
   t.not(result.code, 0)
