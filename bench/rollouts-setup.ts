@@ -100,3 +100,30 @@ export function answerMix (bench: BenchApp, licenses: readonly MintedLicense[]):
   }
   return mix
 }
+
+/**
+ * What selection costs per pull on this instance, in ns: `selectSpec` for each license as phase
+ * 2 sends it (every second one with `Chartcast-Applied`), timed over `rounds` passes after one
+ * unmeasured pass (which computes each license's cohort once, as the server does per verified
+ * license). A figure without HTTP around it: the rollouts variant against its control shows
+ * the same cost through the whole server, where it is smaller than the run-to-run noise.
+ */
+export function selectionNanoseconds (bench: BenchApp, licenses: readonly MintedLicense[], rounds = 20): number {
+  const now = Date.now()
+  const pulls = licenses.map((license, i) => {
+    const state = bench.app.specCache.get(license.channel)
+    if (state === undefined) throw new Error(`channel ${license.channel} is not loaded`)
+    const applied = i % 2 === 0 ? servedVersion(bench, license) : null
+    const deployment: Deployment = { id: license.sub, license: claimsOf(license), channel: license.channel, applied, lastServed: null, pinned: null }
+    return { state, deployment }
+  })
+  let answers = 0
+  for (const { state, deployment } of pulls) answers += selectSpec(state, deployment, now).length
+  const started = process.hrtime.bigint()
+  for (let round = 0; round < rounds; round++) {
+    for (const { state, deployment } of pulls) answers += selectSpec(state, deployment, now).length
+  }
+  const elapsed = Number(process.hrtime.bigint() - started)
+  if (answers === 0) throw new Error('selection answered nothing')
+  return elapsed / (rounds * pulls.length)
+}
