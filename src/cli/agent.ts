@@ -137,7 +137,7 @@ async function runAgentFromFlags (flags: AgentFlags, runtime: AgentRuntime): Pro
  * without loading the agent, its logger and its appliers.
  */
 export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {}): Promise<number> {
-  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore, FileRevisionStore }, { FileReleaseLock }] = await Promise.all([
+  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore, FileRevisionStore }, { createReleaseLock }] = await Promise.all([
     import('../agent/appliers/index.js'), import('../agent/client.js'), import('../agent/logger.js'),
     import('../agent/reconciler.js'), import('../agent/reporter.js'), import('../agent/state.js'), import('../agent/lock.js')
   ])
@@ -159,7 +159,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
   const client = options.fromFile === undefined
     ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch, maxBodyBytes: options.maxBodyBytes })
     : undefined
-  const lock = new FileReleaseLock(options.stateDir, options.release, options.namespace, (err) => {
+  const lock = createReleaseLock(options, (err) => {
     log.error({ event: 'lock-lost', reason: errorMessage(err) }, `the release lock was taken from this agent: ${errorMessage(err)}`)
   })
   const reconciler = new Reconciler({
