@@ -314,7 +314,11 @@ t.test('maintenance windows: an apply-now file ends the wait for a window at onc
       if (delays.length === 1) {
         // The operator touches the file while the agent waits for the window: only the watcher can end this wait.
         await writeFile(join(wd.stateDir, APPLY_NOW_FILE), '')
-        await new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+        // The watcher may have seen the file before writeFile resolved: then the wait has already ended.
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve()
+          else signal.addEventListener('abort', () => { resolve() }, { once: true })
+        })
       } else {
         controller.abort()
       }
