@@ -146,7 +146,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     const [{ readFile }, { parseTrustRoot }, { SpecVerifier }] = await Promise.all([import('node:fs/promises'), import('../domain/keyset.js'), import('../agent/spec-verifier.js')])
     try {
       const trust = parseTrustRoot(await readFile(options.trustRoot, 'utf8'))
-      verifier = new SpecVerifier({ trust, ...(options.server !== undefined && { server: options.server }), ...(runtime.fetch !== undefined && { fetch: runtime.fetch }) })
+      verifier = new SpecVerifier({ trust, maxBodyBytes: options.maxBodyBytes, ...(options.server !== undefined && { server: options.server }), ...(runtime.fetch !== undefined && { fetch: runtime.fetch }) })
     } catch (err) {
       const write = runtime.writeErr ?? ((s: string) => process.stderr.write(s))
       write(`chartcast agent: --trust-root ${options.trustRoot}: ${errorMessage(err)}\n`)
