@@ -7,7 +7,8 @@
  * after LOCK_STALE_MS and is then taken over. The agent's main thread only waits on child
  * processes and the network, so the refresh timer runs on it (unlike the server's PGlite, see
  * src/db/data-dir-lock.ts). Agents with different state directories (two pods with emptyDirs)
- * do not see each other's lock: for them Helm's own `pending-*` status is the guard.
+ * do not see each other's lock: for them Helm's own `pending-*` status is the guard. The dir
+ * applier has no such status, so its agents also lock the output directory they share.
  */
 import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
@@ -30,10 +31,11 @@ export class FileReleaseLock implements ReleaseLock {
   readonly path: string
   private readonly dir: string
 
-  constructor (stateDir: string, release: string, namespace: string, private readonly onLost: LockLost = () => {}) {
+  /** @param prefix before the file name, e.g. "." to keep the lock out of sight in a directory others read */
+  constructor (stateDir: string, release: string, namespace: string, private readonly onLost: LockLost = () => {}, prefix = '') {
     this.dir = resolve(stateDir)
     // Release and namespace names are DNS labels (options.ts checks), so they are safe in a file name.
-    this.path = join(this.dir, `${namespace}.${release}.lock`)
+    this.path = join(this.dir, `${prefix}${namespace}.${release}.lock`)
   }
 
   async tryAcquire (): Promise<(() => Promise<void>) | null> {
@@ -63,4 +65,57 @@ export class FileReleaseLock implements ReleaseLock {
       throw err
     }
   }
+}
+
+/** Several locks held as one: taken in order, all or none, released in reverse order. */
+export class CombinedReleaseLock implements ReleaseLock {
+  readonly path: string
+
+  constructor (private readonly locks: readonly ReleaseLock[]) {
+    this.path = locks.map((lock) => lock.path).join(' and ')
+  }
+
+  async tryAcquire (): Promise<(() => Promise<void>) | null> {
+    const held: Array<() => Promise<void>> = []
+    const releaseHeld = async (): Promise<void> => {
+      for (const release of held.reverse()) await release()
+      held.length = 0
+    }
+    try {
+      for (const lock of this.locks) {
+        const release = await lock.tryAcquire()
+        if (release === null) {
+          await releaseHeld()
+          return null
+        }
+        held.push(release)
+      }
+    } catch (err) {
+      await releaseHeld()
+      throw err
+    }
+    return releaseHeld
+  }
+}
+
+export interface ReleaseLockOptions {
+  stateDir: string
+  release: string
+  namespace: string
+  applier: 'helm' | 'dir'
+  /** The dir applier's output directory. */
+  out?: string | undefined
+}
+
+/**
+ * The locks an agent takes for one cycle: the state directory's, and with the dir applier the
+ * output directory's too (`OUT/.NAMESPACE.RELEASE.lock`). What OUT holds is what is deployed,
+ * so two agents writing one OUT from different state directories (two pods with emptyDirs and a
+ * shared volume) would otherwise prune each other's half-written sets and could leave
+ * `OUT/current` naming nothing.
+ */
+export function createReleaseLock (options: ReleaseLockOptions, onLost: LockLost = () => {}): ReleaseLock {
+  const stateLock = new FileReleaseLock(options.stateDir, options.release, options.namespace, onLost)
+  if (options.applier !== 'dir' || options.out === undefined) return stateLock
+  return new CombinedReleaseLock([stateLock, new FileReleaseLock(options.out, options.release, options.namespace, onLost, '.')])
 }

@@ -6,7 +6,8 @@
  * keyset already trusted, so a served chain can never take it back to an older keyset.
  */
 import { anchorFromKeyset, followKeysetChain, KeysetError, parseKeysetChain, type Keyset, type TrustAnchor } from '../domain/keyset.js'
-import type { FetchLike } from './client.js'
+import { BodyTooLargeError, readBodyCapped, type FetchLike } from './client.js'
+import { DEFAULT_MAX_BODY_BYTES } from './options.js'
 import { errorMessage } from './errors.js'
 import { verifySpecAnswer, type AnswerExpectation, type SignedAnswer, type VerifyFailure, type VerifyResult } from './verify.js'
 
@@ -24,6 +25,8 @@ export interface SpecVerifierOptions {
   fetch?: FetchLike
   now?: () => number
   timeoutMs?: number
+  /** Largest `/keys` body read (--max-body); a larger one is refused while it streams. */
+  maxBodyBytes?: number
 }
 
 export class SpecVerifier implements AnswerVerifier {
@@ -88,11 +91,12 @@ export class SpecVerifier implements AnswerVerifier {
     const timeout = AbortSignal.timeout(this.timeoutMs)
     try {
       const res = await this.fetchFn(this.keysUrl!, { method: 'GET', headers: { accept: 'application/json' }, signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]), redirect: 'error' })
-      const text = await res.text()
+      const text = await readBodyCapped(res, this.opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
       if (res.status !== 200) return { ok: false, check: 'keyset-unavailable', detail: `GET /keys answered ${res.status}` }
       return { ok: true, chain: parseKeysetChain(JSON.parse(text) as unknown) }
     } catch (error) {
       if (error instanceof KeysetError) return { ok: false, check: error.check, detail: error.message }
+      if (error instanceof BodyTooLargeError) return { ok: false, check: 'keyset-unavailable', detail: `GET /keys answered with a ${error.message}` }
       if (error instanceof SyntaxError) return { ok: false, check: 'keyset-malformed', detail: 'GET /keys is not JSON' }
       return { ok: false, check: 'keyset-unavailable', detail: `GET /keys failed: ${errorMessage(error)}` }
     }

@@ -163,11 +163,19 @@ export class FileStateStore implements StateStore {
     if (signal.aborted) return
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
     try {
-      const events = watch(this.dir, { signal })
-      // Created between the last check and the watch: do not miss it.
+      // fs/promises' watch is an async generator: the watcher starts only with the first next().
+      // Start it before the check, so a file created after the check is still seen (`touch`
+      // makes a single event; one before the watcher started would be lost).
+      const events = watch(this.dir, { signal })[Symbol.asyncIterator]()
+      let next = events.next()
+      // Rejected with AbortError when the caller stops waiting after an early return below.
+      next.catch(() => {})
       if (await this.applyNowRequested()) return
-      for await (const event of events) {
-        if (event.filename === APPLY_NOW_FILE && await this.applyNowRequested()) return
+      for (;;) {
+        const { done, value } = await next
+        if (done === true) return
+        if (value.filename === APPLY_NOW_FILE && await this.applyNowRequested()) return
+        next = events.next()
       }
     } catch (err) {
       if ((err as Error).name === 'AbortError') return

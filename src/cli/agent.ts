@@ -137,7 +137,7 @@ async function runAgentFromFlags (flags: AgentFlags, runtime: AgentRuntime): Pro
  * without loading the agent, its logger and its appliers.
  */
 export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {}): Promise<number> {
-  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore, FileRevisionStore }, { FileReleaseLock }] = await Promise.all([
+  const [{ createApplier }, { SpecClient }, { createAgentLogger }, { exitCodeFor, Reconciler }, { Reporter }, { FileStateStore, FileRevisionStore }, { createReleaseLock }] = await Promise.all([
     import('../agent/appliers/index.js'), import('../agent/client.js'), import('../agent/logger.js'),
     import('../agent/reconciler.js'), import('../agent/reporter.js'), import('../agent/state.js'), import('../agent/lock.js')
   ])
@@ -146,7 +146,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
     const [{ readFile }, { parseTrustRoot }, { SpecVerifier }] = await Promise.all([import('node:fs/promises'), import('../domain/keyset.js'), import('../agent/spec-verifier.js')])
     try {
       const trust = parseTrustRoot(await readFile(options.trustRoot, 'utf8'))
-      verifier = new SpecVerifier({ trust, ...(options.server !== undefined && { server: options.server }), ...(runtime.fetch !== undefined && { fetch: runtime.fetch }) })
+      verifier = new SpecVerifier({ trust, maxBodyBytes: options.maxBodyBytes, ...(options.server !== undefined && { server: options.server }), ...(runtime.fetch !== undefined && { fetch: runtime.fetch }) })
     } catch (err) {
       const write = runtime.writeErr ?? ((s: string) => process.stderr.write(s))
       write(`chartcast agent: --trust-root ${options.trustRoot}: ${errorMessage(err)}\n`)
@@ -159,7 +159,7 @@ export async function runAgent (options: AgentOptions, runtime: AgentRuntime = {
   const client = options.fromFile === undefined
     ? new SpecClient({ server: options.server as string, channel: options.channel as string, pin: options.pinVersion, fetch: runtime.fetch, maxBodyBytes: options.maxBodyBytes })
     : undefined
-  const lock = new FileReleaseLock(options.stateDir, options.release, options.namespace, (err) => {
+  const lock = createReleaseLock(options, (err) => {
     log.error({ event: 'lock-lost', reason: errorMessage(err) }, `the release lock was taken from this agent: ${errorMessage(err)}`)
   })
   const reconciler = new Reconciler({

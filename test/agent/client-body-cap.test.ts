@@ -4,6 +4,9 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import { SpecClient } from '../../src/agent/client.js'
+import { SpecVerifier } from '../../src/agent/spec-verifier.js'
+import { anchorFromRoot, keysetKeyOf } from '../../src/domain/keyset.js'
+import { initKeys } from '../../src/keyset-tools.js'
 
 // The spec body is read with a cap while it streams: a 50 MiB chunked answer (no
 // Content-Length) is refused after ~10 MiB, the connection is dropped and nothing of it is
@@ -89,4 +92,15 @@ t.test('a Content-Length over the cap is refused before reading; a smaller cap (
   t.equal(ok.kind, 'ok', 'a 2 MiB spec is within the default 10 MiB')
   const capped = await new SpecClient({ server: served.url, channel: 'stable', maxBodyBytes: MiB }).fetchSpec({ license: 'l' })
   t.match(capped, { kind: 'unavailable', reason: /larger than 1048576 bytes/ })
+})
+
+t.test('GET /keys (--trust-root) is capped too: a 50 MiB chunked chain is refused as keyset-unavailable while it streams', async (t) => {
+  const served = await serve((res, count) => streamHuge(res, count, 50 * MiB))
+  t.teardown(served.close)
+  const { root } = initKeys()
+  const verifier = new SpecVerifier({ trust: anchorFromRoot(keysetKeyOf(root.publicKey)), server: served.url })
+  const result = await verifier.verify({ body: '{}', signature: 'x.y.z' }, { channel: 'stable', highestRevision: null })
+  await served.closed()
+  t.match(result, { ok: false, check: 'keyset-unavailable', detail: /larger than 10485760 bytes/ })
+  t.ok(served.sent() < 30 * MiB, `the server got to send only ${Math.round(served.sent() / MiB)} MiB of 50 before the agent stopped reading`)
 })

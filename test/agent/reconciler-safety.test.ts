@@ -6,8 +6,8 @@ import { parse } from 'yaml'
 import { DirApplier } from '../../src/agent/appliers/dir.js'
 import { HelmApplier } from '../../src/agent/appliers/helm.js'
 import type { Applier } from '../../src/agent/appliers/types.js'
-import { exitCodeFor, HOLD_BACK_MS, type Reconciler } from '../../src/agent/reconciler.js'
-import { FileReleaseLock } from '../../src/agent/lock.js'
+import { exitCodeFor, HOLD_BACK_MS, type CycleReport, type Reconciler } from '../../src/agent/reconciler.js'
+import { createReleaseLock, FileReleaseLock } from '../../src/agent/lock.js'
 import { APPLY_NOW_FILE } from '../../src/agent/state.js'
 import { parseWindow } from '../../src/agent/windows.js'
 import { encodeFacts } from '../../src/agent/truth.js'
@@ -120,6 +120,28 @@ t.test('two agents started at once: exactly one helm at a time; the second waits
   t.equal(exitCodeFor([rc, rd].find((r) => r.outcome === 'locked')!), 5, '--once: a distinct exit code')
   t.same(await helm.overlaps(), [])
   t.equal(logs.find('locked').length, 1)
+})
+
+t.test('dir applier: two agents with different state dirs on one --out never write it at once (a lock in OUT too)', async (t) => {
+  const { server, wd, agent } = await setup(t)
+  const out = join(wd.dir, 'out')
+  const otherState = join(wd.dir, 'other-state')
+  // The locks the CLI takes for --applier dir (src/cli/agent.ts).
+  const lockFor = (stateDir: string) => createReleaseLock({ stateDir, release: 'acme', namespace: 'acme-ns', applier: 'dir', out })
+  const second = agent({ stateDir: otherState, applier: new DirApplier(out), lock: lockFor(otherState), config: { waitForLock: false } })
+  let secondReport: CycleReport | undefined
+  // The second agent's whole cycle runs while the first is between two files of its set.
+  const first = agent({
+    applier: new DirApplier(out, { afterWrite: async (file) => { if (file === 'spec.json') secondReport ??= await once(second) } }),
+    lock: lockFor(wd.stateDir),
+    config: { waitForLock: false }
+  })
+  server.publish(makeSpec('1.5.0'))
+  t.equal((await once(first)).outcome, 'applied', 'the first agent\'s set was not pulled from under it')
+  t.equal(secondReport?.outcome, 'locked', 'the second saw the lock in OUT although its state dir is another')
+  t.equal(exitCodeFor(secondReport!), 5)
+  t.match(JSON.parse(await readFile(join(out, 'current', 'spec.json'), 'utf8')), { version: '1.5.0' }, 'OUT/current names a complete set')
+  t.equal((await once(second)).outcome, 'unchanged', 'afterwards the second finds the set written')
 })
 
 t.test('helm pending-* without a lock holder: younger than the helm timeout is left alone (busy, exit 5)', async (t) => {
@@ -292,7 +314,11 @@ t.test('maintenance windows: an apply-now file ends the wait for a window at onc
       if (delays.length === 1) {
         // The operator touches the file while the agent waits for the window: only the watcher can end this wait.
         await writeFile(join(wd.stateDir, APPLY_NOW_FILE), '')
-        await new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+        // The watcher may have seen the file before writeFile resolved: then the wait has already ended.
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve()
+          else signal.addEventListener('abort', () => { resolve() }, { once: true })
+        })
       } else {
         controller.abort()
       }

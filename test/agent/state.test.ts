@@ -1,7 +1,7 @@
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { FileStateStore } from '../../src/agent/state.js'
+import { APPLY_NOW_FILE, FileStateStore } from '../../src/agent/state.js'
 import { makeSpec } from '../helpers/agent-fake-server.js'
 import { workdir } from '../helpers/agent-harness.js'
 
@@ -76,3 +76,29 @@ for (const failAt of ['write', 'rename'] as const) {
     t.same((await readdir(stateDir)).sort(), ['spec.json'], 'the partial temp file is removed')
   })
 }
+
+t.test('watchApplyNow sees an apply-now file created just after its own check (the watch is running by then)', async (t) => {
+  const { stateDir } = await workdir()
+  // The file appears right after the existence check says "no": the one window in which only
+  // a watcher that is already running can see it (fs/promises watch starts on the first read).
+  class LateTouch extends FileStateStore {
+    touched = false
+    override async applyNowRequested (): Promise<boolean> {
+      const found = await super.applyNowRequested()
+      if (!found && !this.touched) {
+        this.touched = true
+        await writeFile(join(stateDir, APPLY_NOW_FILE), '')
+      }
+      return found
+    }
+  }
+  const store = new LateTouch(stateDir)
+  await mkdir(stateDir, { recursive: true })
+  // Only bounds a failing run; what is checked is which of the two ended the wait.
+  const giveUp = new AbortController()
+  const bound = setTimeout(() => { giveUp.abort() }, 60_000)
+  t.teardown(() => { clearTimeout(bound); giveUp.abort() })
+  await store.watchApplyNow(giveUp.signal)
+  t.ok(store.touched)
+  t.equal(giveUp.signal.aborted, false, 'the file ended the wait, not the bound')
+})
