@@ -493,10 +493,18 @@ async function runDriver (driver: 'pglite' | 'postgres', databaseUrl: string | n
     for (const v of variants) await client.run({ url: v.url, connections: CONNECTIONS, duration: DURATION, amount: LICENSES, items: v.items })
     for (const step of plan) await client.run({ url: step.url, connections: CONNECTIONS, duration: WARMUP_SECONDS, items: step.items })
     const slices = new Map<PhaseName, Slice[]>(plan.map((step) => [step.name, []]))
+    // Before each slice every instance writes its pending check-ins, off the clock: a slice then
+    // pays for the check-ins of its own instance (its flush timer may fire in it), not for those
+    // the previous slice's instance left. On PGlite all instances' writes run on this thread, and
+    // they landed in whichever slice came next (variants against their controls moved by 0.15
+    // between runs of one build).
+    const instances = [bench, ...variants.map((v) => v.bench)]
+    const flushAll = async (): Promise<void> => { await Promise.all(instances.map(async (instance) => { await instance.app.checkins.flush() })) }
     for (let round = 0; round < SLICES; round++) {
       // Rotate the order so no phase always runs right after the same neighbour.
       for (let k = 0; k < plan.length; k++) {
         const step = plan[(k + round) % plan.length]!
+        await flushAll()
         const file = PROFILE ? path.join(HERE, 'results', `phase-${driver}-${step.name}-${round}.cpuprofile`) : null
         slices.get(step.name)!.push(await measured(client, { url: step.url, connections: CONNECTIONS, duration: DURATION / SLICES, items: step.items }, file))
       }
