@@ -2,7 +2,9 @@
  * The live connection: one EventSource on GET /events for the whole page (the session cookie
  * goes with it). Pages subscribe to the event types they show and reload from the API when one
  * arrives; the browser reconnects by itself, and a reconnect reloads everything (events may
- * have been missed meanwhile).
+ * have been missed meanwhile). An answer other than a stream (401 once the session or its token
+ * ended, 429, 503 while the server restarts) makes the browser give up for good: then the page
+ * asks whether it is still signed in (`whenLiveRefused`) and connects again a little later.
  */
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { ChannelFleet } from './api.js'
@@ -21,6 +23,12 @@ const stateListeners = new Set<(state: LiveState) => void>()
 let source: EventSource | null = null
 let state: LiveState = 'connecting'
 let everOpened = false
+let retryTimer: ReturnType<typeof setTimeout> | null = null
+/** How long after a refused stream the page connects again. */
+const RETRY_AFTER_REFUSAL_MS = 5_000
+let onRefused: () => void = () => {}
+/** Told when the server answered GET /events with something other than a stream. */
+export function whenLiveRefused (listener: () => void): void { onRefused = listener }
 
 function setState (next: LiveState): void {
   state = next
@@ -40,7 +48,18 @@ export function connectLive (): void {
     everOpened = true
     setState('live')
   })
-  source.addEventListener('error', () => { setState('reconnecting') })
+  source.addEventListener('error', () => {
+    setState('reconnecting')
+    if (source?.readyState !== EventSource.CLOSED) return
+    // Refused, not dropped: the browser will not try again by itself.
+    source.close()
+    source = null
+    onRefused()
+    retryTimer ??= setTimeout(() => {
+      retryTimer = null
+      connectLive()
+    }, RETRY_AFTER_REFUSAL_MS)
+  })
   for (const type of Object.keys(listeners) as Array<keyof LiveEvents>) {
     source.addEventListener(type, (event) => {
       try {
@@ -53,6 +72,8 @@ export function connectLive (): void {
 }
 
 export function disconnectLive (): void {
+  if (retryTimer !== null) clearTimeout(retryTimer)
+  retryTimer = null
   source?.close()
   source = null
   everOpened = false

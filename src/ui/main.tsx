@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { api, ApiProblem, get, whenUnauthorized, type Session } from './api.js'
 import { ProblemMessage, Loading } from './components/status.js'
 import { asProblem } from './hooks.js'
-import { connectLive, disconnectLive, useLiveState } from './live.js'
+import { connectLive, disconnectLive, useLiveState, whenLiveRefused } from './live.js'
 import { Link, useLocation } from './router.js'
 import { AuditPage } from './pages/audit.js'
 import { ChannelPage } from './pages/channel.js'
@@ -86,6 +86,16 @@ function App () {
   const [problem, setProblem] = useState<ApiProblem | null>(null)
   useEffect(() => {
     whenUnauthorized(() => { disconnectLive(); setSession(null) })
+    // A refused event stream may mean the session ended (signed out elsewhere, its token revoked):
+    // then show the sign-in page at once rather than "Reconnecting…" until the next click.
+    whenLiveRefused(() => {
+      get<Session>('/auth/session').catch((error: unknown) => {
+        if (asProblem(error).status === 401) {
+          disconnectLive()
+          setSession(null)
+        }
+      })
+    })
     get<Session>('/auth/session').then(setSession, (error: unknown) => {
       const p = asProblem(error)
       if (p.status === 401 || p.status === 404) setSession(null)

@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core'
 import { openBrowser, seriousViolations, tabTo } from '../helpers/browser.js'
 import { buildDashboard } from '../helpers/dashboard.js'
 import { buildTestServer, type TestServer } from '../helpers/server.js'
+import { issuePublisherToken } from '../../src/token-tools.js'
 
 const SCREENSHOTS = path.join(tmpdir(), 'chartcast-ui-screenshots')
 
@@ -245,6 +246,21 @@ t.test('the dashboard in Chromium', async (t) => {
     t.equal(await page.getByRole('main').getByRole('button').count(), 0, 'no button at all on the channel page')
     t.equal(await page.getByRole('heading', { name: 'Promote' }).count(), 0, 'no promote form')
     await axe(t, 'channel-reader')
+  })
+
+  t.test('revoking the signed-in token brings the sign-in page up without a click', async (t) => {
+    const temporary = await issuePublisherToken(s.authSecret, { sub: 'tom-temp', role: 'publisher', expiresIn: 3600 })
+    await signOut(page)
+    await signIn(page, base, temporary.token)
+    // The releases page reloads on no live event, so no API call of its own can find the 401.
+    await nav(page, 'Releases').click()
+    await page.getByRole('heading', { level: 1, name: 'Releases' }).waitFor()
+    await page.getByRole('status', { name: 'Live updates: Live' }).waitFor()
+    const revoked = await s.app.inject({ method: 'POST', url: '/tokens/revocations', headers: { authorization: `Bearer ${s.tokens.admin}` }, payload: { jti: temporary.jti, reason: 'left the team' } })
+    t.equal(revoked.statusCode, 201)
+    // The server ends the stream; the browser's reconnect is refused with 401, and the page asks whether it is still signed in.
+    await page.getByRole('heading', { name: 'Sign in to chartcast' }).waitFor({ timeout: 30_000 })
+    t.pass('the sign-in page, with nothing clicked')
   })
 
   t.comment(`screenshots in ${SCREENSHOTS}`)
