@@ -18,7 +18,7 @@ const eventsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> 
     config: { rateLimit: opts.apiRateLimit },
     schema: {
       summary: 'Live changes as server-sent events: channel (a channel, its rollouts or freeze changed), fleet (a channel\'s fleet summary), resync (reload everything)',
-      description: 'text/event-stream. At most 10 streams per token, counting the dashboard sessions signed in with it (429 RATE_LIMITED past it); a stream that falls 256 events behind is closed, and the stream ends when the token (or session) expires or is revoked, and a session stream also when the publisher token it was made from is revoked.',
+      description: 'text/event-stream. At most 10 streams per token, counting the dashboard sessions signed in with it, and per single sign-on person across their sessions (429 RATE_LIMITED past it); a stream that falls 256 events behind is closed, and the stream ends when the token (or session) expires or is revoked, and a session stream also when the publisher token it was made from is revoked.',
       tags: ['events'],
       produces: ['text/event-stream'],
       ...publisherRoute({ 200: Type.String({ description: 'text/event-stream' }) })
@@ -26,19 +26,21 @@ const eventsRoutes: FastifyPluginAsyncTypebox<{ apiRateLimit: object | false }> 
   }, async (request, reply) => {
     const user = request.user
     const raw = reply.raw
-    // A session made from a publisher token counts under that token, so signing in again with
-    // it gives no more streams than the token has; the stream ends when either the session or
-    // the token does. Any other credential (a Bearer token, a single sign-on session) is its own key.
-    const tokenJti = request.dashboardSession?.tokenJti
+    // A session made from a publisher token counts under that token, and a single sign-on
+    // session under its person, so signing in again gives no more streams; the stream still
+    // ends when its own session does (and a token session's when the token is revoked). A
+    // Bearer token is its own key.
+    const session = request.dashboardSession
     const ownId = user.jti ?? user.sub
-    const result = fastify.events.subscribe(tokenJti ?? ownId, {
+    const key = session?.tokenJti ?? (session?.via === 'oidc' ? `person:${session.sub}` : ownId)
+    const result = fastify.events.subscribe(key, {
       write: (chunk) => raw.write(chunk),
       onDrain: (listener) => { raw.once('drain', listener) },
       close: () => { raw.destroy() }
-    }, tokenJti === undefined ? [] : [ownId])
+    }, key === ownId ? [] : [ownId])
     if (!result.ok) {
       throw new ChartcastError('RATE_LIMITED', result.reason === 'per-key'
-        ? 'this token already has the most live event streams open; close a dashboard tab'
+        ? `${session?.via === 'oidc' ? 'you already have' : 'this token already has'} the most live event streams open; close a dashboard tab`
         : 'the server has the most live event streams open', { 'retry-after': '10' })
     }
     // From here the response is written by hand: fastify's serialisation does not apply to a stream.

@@ -11,6 +11,7 @@ import { SessionSealer } from '../../src/services/session-sealer.js'
 import { buildTestServer, testDrivers, type Driver, type TestServer } from '../helpers/server.js'
 import { assertProblem, auth } from '../helpers/problem.js'
 import { browse, CookieJar, startTestProvider, type Hop, type TestProvider } from '../helpers/oidc-provider.js'
+import { openEventStream, type EventStream } from '../helpers/event-stream.js'
 
 const APP_ORIGIN = 'http://chartcast.test'
 const REDIRECT_URI = `${APP_ORIGIN}/auth/oidc/callback`
@@ -175,6 +176,35 @@ for (const driver of testDrivers()) {
       const res = await callWithCookie(s, first.callback, other.header(APP_ORIGIN))
       assertProblem(t, res, 400, 'SIGN_IN_FAILED')
       t.equal([res.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('chartcast_session=')), undefined)
+    })
+
+    t.test('a person signed in twice shares 10 live event streams; signing out one session ends its own', async (t) => {
+      const s = await oidcServer(t, driver, provider)
+      const base = await s.listen()
+      const first = (await signInThroughProvider(s, provider, 'ada')).jar.header(APP_ORIGIN)!
+      const second = (await signInThroughProvider(s, provider, 'ada')).jar.header(APP_ORIGIN)!
+      const streams: EventStream[] = []
+      t.teardown(() => { for (const stream of streams) stream.close() })
+      for (let i = 0; i < 10; i++) {
+        const stream = await openEventStream(base, { cookie: i < 5 ? first : second })
+        t.equal(stream.status, 200)
+        streams.push(stream)
+      }
+      const third = (await signInThroughProvider(s, provider, 'ada')).jar.header(APP_ORIGIN)!
+      for (const cookie of [first, second, third]) {
+        const refused = await openEventStream(base, { cookie })
+        t.equal(refused.status, 429, 'the person has 10 streams open')
+        t.equal(JSON.parse(refused.body).code, 'RATE_LIMITED')
+      }
+      const other = await openEventStream(base, { cookie: (await signInThroughProvider(s, provider, 'pat')).jar.header(APP_ORIGIN)! })
+      t.equal(other.status, 200, 'another person is not held back')
+      streams.push(other)
+      t.equal((await s.app.inject({ method: 'DELETE', url: '/auth/session', headers: { host: 'chartcast.test', cookie: first, origin: APP_ORIGIN } })).statusCode, 204)
+      await Promise.all(streams.slice(0, 5).map(async (stream) => { await stream.ended }))
+      while (s.app.events.size > 6) await new Promise((resolve) => setImmediate(resolve))
+      const again = await openEventStream(base, { cookie: second })
+      streams.push(again)
+      t.equal(again.status, 200, 'the signed-out session\'s places are free again')
     })
 
     t.test('a callback without the login\'s cookie, or used a second time, is refused', async (t) => {
