@@ -742,7 +742,7 @@ async function fleetScale (script: string, driver: 'pglite' | 'postgres', databa
   const client = new LoadClient()
   try {
     const started = await fleet.send({ type: 'start', databaseUrl: throwaway?.url ?? null, deployments: FLEET_DEPLOYMENTS, channels: CHANNELS, releasesPerChannel: 3, keyPair, authSecret }, 'started')
-    log(`   ${started.pending} deployments pending: RSS ${started.memory.rssMb} MB (heap ${started.memory.heapUsedMb} MB; ${started.emptyMemory.rssMb} MB before recording), ${fmt(started.recordNsPerCall / 1000, 2)} µs per record()`)
+    log(`   ${started.pending} deployments pending: RSS ${started.memory.rssMb} MB (heap ${started.memory.heapUsedMb} MB; ${started.emptyMemory.rssMb} MB before recording), ${fmt(started.recordNsPerCall / 1000, 2)} µs per record(); largest RSS so far ${started.memory.maxRssMb} MB`)
     const insert = await fleet.send({ type: 'flush' }, 'flushed')
     log(`   flush of ${insert.rows} new deployments: ${fmt(insert.seconds, 1)} s (${fmt(insert.cpuSeconds, 1)} s CPU in the server); largest RSS so far ${insert.memory.maxRssMb} MB`)
     const again = await fleet.send({ type: 'record' }, 'recorded')

@@ -56,6 +56,14 @@ export interface CheckinRecorderOptions {
    */
   concurrency?: number
   now?: () => number
+  /**
+   * While pulls arrive, each lane waits this many times the duration of its last batch before
+   * writing the next (0: never). A flush then takes at most about half of what the database
+   * and this process can give while the server is serving, and all of it while nobody pulls.
+   */
+  yieldToPulls?: number
+  /** Waits between batches (tests replace it). */
+  sleep?: (ms: number) => Promise<void>
   /** Told of each dropped record (metrics). */
   onDrop?: (kind: 'checkin' | 'report') => void
   /** Told of each batch written (metrics). */
@@ -85,6 +93,10 @@ export class CheckinRecorder {
   private readonly batchSize: number
   private readonly concurrency: number
   private readonly now: () => number
+  private readonly yieldToPulls: number
+  private readonly sleep: (ms: number) => Promise<void>
+  /** Pulls recorded since the flush started its last batch: whether the server is serving meanwhile. */
+  private pullsDuringBatch = 0
   private droppedCount = 0
   /**
    * Each pull's channel, version and User-Agent are new strings parsed from its request, but a
@@ -98,6 +110,8 @@ export class CheckinRecorder {
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
     this.concurrency = Math.max(1, options.concurrency ?? 1)
     this.now = options.now ?? Date.now
+    this.yieldToPulls = options.yieldToPulls ?? 0
+    this.sleep = options.sleep ?? (async (ms) => { await new Promise((resolve) => setTimeout(resolve, ms)) })
     this.onDrop = options.onDrop
     this.onBatch = options.onBatch
   }
@@ -132,6 +146,7 @@ export class CheckinRecorder {
   record (deployment: CheckinSource, served: string, request: CheckinRequest): void {
     const id = deployment.id
     if (id === null) return
+    this.pullsDuringBatch++
     let agent = request.headers['user-agent'] ?? null
     if (agent !== null) agent = this.intern(agent.length > MAX_AGENT_LENGTH ? agent.slice(0, MAX_AGENT_LENGTH) : agent)
     const channel = this.intern(deployment.channel)
@@ -221,6 +236,7 @@ export class CheckinRecorder {
         const checkinBatch = checkins.slice(index * size, (index + 1) * size)
         const reportBatch = reports.slice(index * size, (index + 1) * size)
         const started = process.hrtime.bigint()
+        this.pullsDuringBatch = 0
         try {
           await this.writer.writeFleet(checkinBatch, reportBatch)
         } catch (error) {
@@ -228,7 +244,10 @@ export class CheckinRecorder {
           unwritten.push(index)
           return
         }
-        this.onBatch?.(checkinBatch.length + reportBatch.length, Number(process.hrtime.bigint() - started) / 1e9)
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9
+        this.onBatch?.(checkinBatch.length + reportBatch.length, seconds)
+        // Pulls arrived while the batch was written: give them the time back before the next one.
+        if (this.yieldToPulls > 0 && this.pullsDuringBatch > 0 && failure === null && next < batches) await this.sleep(seconds * 1000 * this.yieldToPulls)
       }
     }
     await Promise.all(Array.from({ length: Math.min(this.concurrency, batches) }, lane))

@@ -137,6 +137,30 @@ t.test('a large flush is written in batches of batchSize', async (t) => {
   t.equal(new Set(writer.written.map((c) => c.id)).size, 10)
 })
 
+t.test('while pulls arrive, each batch is followed by a pause as long as it took; without pulls, and after the last batch, none', async (t) => {
+  const pauses: number[] = []
+  let recorder: CheckinRecorder | null = null
+  let pullDuringBatch = true
+  const writer: FleetWriter = {
+    async writeFleet () {
+      // A pull recorded while this batch is being written (as the spec path would).
+      if (pullDuringBatch) recorder!.record(pull('new-during-flush'), '1.0.0', request())
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  recorder = new CheckinRecorder(writer, { maxPending: 100, batchSize: 2, yieldToPulls: 1, sleep: async (ms) => { pauses.push(ms) } })
+  for (let i = 0; i < 6; i++) recorder.record(pull(`d${i}`), '1.0.0', request())
+  await recorder.flush()
+  t.equal(pauses.length, 2, 'a pause after each of the first two of three batches, none after the last')
+  for (const ms of pauses) t.ok(ms > 0, 'a pause of the batch\'s own duration')
+
+  pauses.length = 0
+  pullDuringBatch = false
+  for (let i = 0; i < 6; i++) recorder.record(pull(`e${i}`), '1.0.0', request())
+  await recorder.flush()
+  t.same(pauses, [], 'nobody pulled during the batches: no pause')
+})
+
 t.test('with batches in flight at once, a failed batch and those not started stay pending; written ones do not', async (t) => {
   let inFlight = 0
   let mostInFlight = 0
