@@ -77,3 +77,18 @@ export async function openEventStream (baseUrl: string, credential: string | { c
     request.on('error', reject)
   })
 }
+
+/**
+ * Opens the 10 streams one credential holder may have: five with each of two session cookies,
+ * asserting each is accepted. The streams are closed when the test ends.
+ */
+export async function openTenStreams (t: { equal: (found: unknown, wanted: unknown) => unknown, teardown: (fn: () => void) => void }, baseUrl: string, first: string, second: string): Promise<EventStream[]> {
+  const streams: EventStream[] = []
+  t.teardown(() => { for (const stream of streams) stream.close() })
+  for (let i = 0; i < 10; i++) {
+    const stream = await openEventStream(baseUrl, { cookie: i < 5 ? first : second })
+    t.equal(stream.status, 200)
+    streams.push(stream)
+  }
+  return streams
+}

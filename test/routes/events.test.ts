@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { issuePublisherToken } from '../../src/token-tools.js'
-import { openEventStream, type EventStream } from '../helpers/event-stream.js'
+import { openEventStream, openTenStreams, type EventStream } from '../helpers/event-stream.js'
 import { twoReplicas } from '../helpers/replicas.js'
 import { buildTestServer, testDrivers } from '../helpers/server.js'
 
@@ -121,13 +121,7 @@ for (const driver of testDrivers()) {
       }
       const first = await cookieOf(s.tokens.reader)
       const second = await cookieOf(s.tokens.reader)
-      const streams: EventStream[] = []
-      t.teardown(() => { for (const stream of streams) stream.close() })
-      for (let i = 0; i < 10; i++) {
-        const stream = await openEventStream(base, { cookie: i < 5 ? first : second })
-        t.equal(stream.status, 200)
-        streams.push(stream)
-      }
+      const streams = await openTenStreams(t, base, first, second)
       for (const credential of [{ cookie: first }, { cookie: second }, { cookie: await cookieOf(s.tokens.reader) }, s.tokens.reader]) {
         const refused = await openEventStream(base, credential)
         t.equal(refused.status, 429)

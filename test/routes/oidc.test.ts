@@ -11,7 +11,7 @@ import { SessionSealer } from '../../src/services/session-sealer.js'
 import { buildTestServer, testDrivers, type Driver, type TestServer } from '../helpers/server.js'
 import { assertProblem, auth } from '../helpers/problem.js'
 import { browse, CookieJar, startTestProvider, type Hop, type TestProvider } from '../helpers/oidc-provider.js'
-import { openEventStream, type EventStream } from '../helpers/event-stream.js'
+import { openEventStream, openTenStreams } from '../helpers/event-stream.js'
 
 const APP_ORIGIN = 'http://chartcast.test'
 const REDIRECT_URI = `${APP_ORIGIN}/auth/oidc/callback`
@@ -183,13 +183,7 @@ for (const driver of testDrivers()) {
       const base = await s.listen()
       const first = (await signInThroughProvider(s, provider, 'ada')).jar.header(APP_ORIGIN)!
       const second = (await signInThroughProvider(s, provider, 'ada')).jar.header(APP_ORIGIN)!
-      const streams: EventStream[] = []
-      t.teardown(() => { for (const stream of streams) stream.close() })
-      for (let i = 0; i < 10; i++) {
-        const stream = await openEventStream(base, { cookie: i < 5 ? first : second })
-        t.equal(stream.status, 200)
-        streams.push(stream)
-      }
+      const streams = await openTenStreams(t, base, first, second)
       const third = (await signInThroughProvider(s, provider, 'ada')).jar.header(APP_ORIGIN)!
       for (const cookie of [first, second, third]) {
         const refused = await openEventStream(base, { cookie })
